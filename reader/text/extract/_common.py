@@ -1,0 +1,119 @@
+"""Helpers shared by the extractors: what an extractor returns, CJK-aware line joining, white space."""
+
+from __future__ import annotations
+
+import io
+import re
+import xml.etree.ElementTree as ET
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+
+from reader.errors import ExtractError
+from reader.text.document import RawBlock
+
+
+@dataclass
+class Extracted:
+    """What a format module hands back; load_document turns it into a Document."""
+
+    blocks: list[RawBlock] = field(default_factory=list)
+    title: str | None = None
+    encoding: str | None = None
+
+
+# Scripts written without spaces between words: a line break between two of these characters is not
+# a space. Hangul is not here on purpose: Korean puts spaces between words.
+_CJK_RANGES = (
+    (0x2E80, 0x2FDF),  # radicals
+    (0x3000, 0x303F),  # CJK symbols and punctuation (，。「」 are elsewhere too)
+    (0x3040, 0x30FF),  # hiragana, katakana
+    (0x3100, 0x312F),  # bopomofo
+    (0x31F0, 0x31FF),  # katakana extensions
+    (0x3400, 0x4DBF),  # extension A
+    (0x4E00, 0x9FFF),  # unified ideographs
+    (0xF900, 0xFAFF),  # compatibility ideographs
+    (0xFE30, 0xFE4F),  # vertical forms
+    (0xFF00, 0xFFEF),  # full-width and half-width forms
+    (0x20000, 0x3FFFF),  # extensions B..
+)
+
+
+def is_cjk(ch: str) -> bool:
+    code = ord(ch)
+    if code < 0x2E80:
+        return False
+    return any(lo <= code <= hi for lo, hi in _CJK_RANGES)
+
+
+def join_pair(left: str, right: str) -> str:
+    """Join two pieces of one paragraph: a space between them unless both sides are CJK."""
+    if not left:
+        return right
+    if not right:
+        return left
+    if is_cjk(left[-1]) and is_cjk(right[0]):
+        return left + right
+    return left + " " + right
+
+
+def join_lines(lines: list[str]) -> str:
+    """Join the (already stripped) lines of one paragraph."""
+    out = ""
+    for line in lines:
+        out = join_pair(out, line)
+    return out
+
+
+_WS_RUN = re.compile(r"[ \t\n\r\f\v]+")
+
+
+def collapse_whitespace(text: str) -> str:
+    """Collapse runs of white space to one space; a run holding a line break between CJK is dropped."""
+
+    def repl(match: re.Match[str]) -> str:
+        start, end = match.span()
+        if "\n" in match.group() and 0 < start and end < len(text):
+            if is_cjk(text[start - 1]) and is_cjk(text[end]):
+                return ""
+        return " "
+
+    return _WS_RUN.sub(repl, text).strip()
+
+
+# --- zip containers (EPUB, DOCX) ----------------------------------------------------------------------
+
+ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError,
+              ValueError, OSError, KeyError)
+
+
+def damaged(name: str, what: str) -> ExtractError:
+    return ExtractError(
+        f"{name} is damaged and cannot be read as {what}; try opening it in another program and saving a new copy."
+    )
+
+
+def open_zip(data: bytes, *, name: str, what: str) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(io.BytesIO(data))
+    except ZIP_ERRORS as exc:
+        raise damaged(name, what) from exc
+
+
+def read_member(archive: zipfile.ZipFile, member: str, *, name: str, what: str) -> bytes:
+    try:
+        return archive.read(member)
+    except ZIP_ERRORS as exc:  # CRC errors, truncated data, an encrypted member, odd compression
+        raise damaged(name, what) from exc
+
+
+def parse_xml(data: bytes, *, name: str, what: str) -> ET.Element:
+    try:
+        return ET.fromstring(data)
+    except (ET.ParseError, ValueError) as exc:
+        raise damaged(name, what) from exc
+
+
+def local_name(tag: object) -> str:
+    """The tag without its {namespace} (comments and processing instructions have no str tag)."""
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""

@@ -1,0 +1,188 @@
+"""Markdown to blocks with a light line-based parser: headings, lists, tables, fences, paragraphs.
+Inline markup is reduced to the words a reader hears: links to their text, images to their alt text."""
+
+from __future__ import annotations
+
+import html as html_entities
+import re
+
+from reader.text.document import BlockKind, RawBlock
+from reader.text.extract._common import Extracted, join_lines
+from reader.text.extract.plain import decode_text
+
+_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+_SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
+_THEMATIC_BREAK = re.compile(r"^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
+_LIST_ITEM = re.compile(r"^([ \t]*)(?:[-*+]|\d{1,9}[.)])(?:[ \t]+(.*)|[ \t]*$)")
+_TASK_BOX = re.compile(r"^\[[ xX]\][ \t]+")
+_TABLE_DELIMITER = re.compile(r"^ {0,3}\|?[ \t]*:?-+:?[ \t]*(\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$")
+_LINK_DEFINITION = re.compile(r"^ {0,3}\[[^\]]+\]:[ \t]*\S+")
+_BLOCKQUOTE = re.compile(r"^ {0,3}>[ \t]?")
+_HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+# YAML front matter is only looked for in the first lines of the file.
+FRONT_MATTER_MAX_LINES = 100
+
+# Inline markup, applied in this order.
+_CODE_SPAN = re.compile(r"(`+)(.+?)\1")
+_ESCAPE = re.compile(r"\\([!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])")
+_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)|!\[([^\]]*)\]\[[^\]]*\]")
+_LINK = re.compile(r"\[([^\]]+)\]\((?:[^()]|\([^)]*\))*\)|\[([^\]]+)\]\[[^\]]*\]")
+_FOOTNOTE_REF = re.compile(r"\[\^[^\]]+\]")
+_AUTOLINK = re.compile(r"<((?:https?|ftp|mailto):[^>\s]+|[^@>\s]+@[^@>\s]+\.[^@>\s]+)>")
+_HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
+_HTML_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
+_STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
+_EMPHASIS_STAR = re.compile(r"\*(?=[^\s*])(.+?)(?<=[^\s*])\*")
+_EMPHASIS_UNDERSCORE = re.compile(r"(?<![\w\\])_(?=[^\s_])(.+?)(?<=[^\s_])_(?!\w)")
+_STRIKE = re.compile(r"~~(?=\S)(.+?)(?<=\S)~~")
+_PROTECTED = re.compile("\ue000(\\d+)\ue001")
+
+
+def strip_inline(text: str) -> str:
+    """Reduce inline Markdown to plain text."""
+    protected: list[str] = []
+
+    def protect(value: str) -> str:
+        protected.append(value)
+        return f"\ue000{len(protected) - 1}\ue001"
+
+    # Code spans and escaped characters are literal: hide them from the other rules.
+    text = _CODE_SPAN.sub(lambda m: protect(m.group(2).strip() or m.group(2)), text)
+    text = _ESCAPE.sub(lambda m: protect(m.group(1)), text)
+    text = _IMAGE.sub(lambda m: m.group(1) if m.group(1) is not None else m.group(2), text)
+    text = _LINK.sub(lambda m: m.group(1) if m.group(1) is not None else m.group(2), text)
+    text = _FOOTNOTE_REF.sub("", text)
+    text = _AUTOLINK.sub(r"\1", text)
+    text = _HTML_BREAK.sub(" ", text)
+    text = _HTML_TAG.sub("", text)
+    for pattern in (_STRONG, _STRIKE):
+        text = pattern.sub(lambda m: m.group(m.lastindex), text)
+    text = _EMPHASIS_STAR.sub(r"\1", text)
+    text = _EMPHASIS_UNDERSCORE.sub(r"\1", text)
+    text = html_entities.unescape(text)
+    text = _PROTECTED.sub(lambda m: protected[int(m.group(1))], text)
+    return " ".join(text.split())
+
+
+def _split_row(line: str) -> list[str]:
+    """Split a table row on unescaped pipes, dropping the optional outer ones."""
+    cells = re.split(r"(?<!\\)\|", line.strip())
+    if cells and not cells[0].strip():
+        cells = cells[1:]
+    if cells and not cells[-1].strip():
+        cells = cells[:-1]
+    return [cell.replace("\\|", "|").strip() for cell in cells]
+
+
+def _is_table_start(header: str, delimiter: str) -> bool:
+    """A GFM table: a header row, then a delimiter row (|---|:-:|) with as many columns."""
+    if not _TABLE_DELIMITER.match(delimiter) or "-" not in delimiter:
+        return False
+    return len(_split_row(header)) == len(_split_row(delimiter))
+
+
+def _skip_front_matter(lines: list[str]) -> list[str]:
+    if lines and lines[0].strip() == "---":
+        for index in range(1, min(len(lines), FRONT_MATTER_MAX_LINES)):
+            if lines[index].strip() in ("---", "..."):
+                return lines[index + 1:]
+    return lines
+
+
+class _Builder:
+    """Collects paragraph/list-item lines and turns them into blocks."""
+
+    def __init__(self) -> None:
+        self.blocks: list[RawBlock] = []
+        self.lines: list[str] = []
+        self.kind = BlockKind.PARAGRAPH
+
+    def flush(self) -> None:
+        if self.lines:
+            text = join_lines([strip_inline(line) for line in self.lines])
+            self.blocks.append(RawBlock(self.kind, text))
+        self.lines = []
+        self.kind = BlockKind.PARAGRAPH
+
+    def add(self, kind: BlockKind, text: str, level: int | None = None) -> None:
+        self.flush()
+        self.blocks.append(RawBlock(kind, text, level=level))
+
+
+def _hard_break_stripped(line: str) -> str:
+    line = line.strip()
+    return line[:-1].rstrip() if line.endswith("\\") else line
+
+
+def markdown_to_blocks(source: str) -> list[RawBlock]:
+    source = _HTML_COMMENT.sub("", source.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff"))
+    lines = _skip_front_matter(source.split("\n"))
+    out = _Builder()
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        while _BLOCKQUOTE.match(line):  # quotes are read like the text they hold
+            line = _BLOCKQUOTE.sub("", line, count=1)
+        index += 1
+
+        if not line.strip():
+            out.flush()
+            continue
+        if fence := _FENCE.match(line):
+            out.flush()
+            marker = fence.group(1)
+            code: list[str] = []
+            while index < len(lines):
+                candidate = lines[index]
+                index += 1
+                stripped = candidate.strip()
+                if stripped.startswith(marker[0] * len(marker)) and not stripped.strip(marker[0]):
+                    break
+                code.append(candidate.rstrip())
+            text = "\n".join(code).strip("\n")
+            if text.strip():
+                out.add(BlockKind.PARAGRAPH, text)
+            continue
+        if heading := _ATX.match(line):
+            out.add(BlockKind.HEADING, strip_inline(heading.group(2) or ""), level=len(heading.group(1)))
+            continue
+        if out.lines and out.kind is BlockKind.PARAGRAPH and (setext := _SETEXT.match(line)):
+            text = join_lines([strip_inline(part) for part in out.lines])
+            out.lines = []
+            out.add(BlockKind.HEADING, text, level=1 if setext.group(1).startswith("=") else 2)
+            continue
+        if _THEMATIC_BREAK.match(line):
+            out.flush()
+            continue
+        if "|" in line and index < len(lines) and _is_table_start(line, lines[index]):
+            out.flush()
+            rows = [line]
+            index += 1  # the delimiter row is not read
+            while index < len(lines) and "|" in lines[index] and lines[index].strip():
+                rows.append(lines[index])
+                index += 1
+            for row in rows:
+                for cell in _split_row(row):
+                    out.blocks.append(RawBlock(BlockKind.TABLE_CELL, strip_inline(cell)))
+            continue
+        if _LINK_DEFINITION.match(line):
+            continue
+        if item := _LIST_ITEM.match(line):
+            out.flush()
+            out.kind = BlockKind.LIST_ITEM
+            text = _TASK_BOX.sub("", item.group(2) or "")
+            out.lines.append(_hard_break_stripped(text))
+            continue
+        out.lines.append(_hard_break_stripped(line))
+    out.flush()
+    return out.blocks
+
+
+def extract_markdown(data: bytes, *, name: str) -> Extracted:
+    text, encoding = decode_text(data, name=name)
+    blocks = markdown_to_blocks(text)
+    headings = [b for b in blocks if b.kind is BlockKind.HEADING]
+    top = min((b.level or 6 for b in headings), default=None)
+    title = next((b.text for b in headings if b.level == top), None)
+    return Extracted(blocks, title=title, encoding=encoding)

@@ -1,0 +1,398 @@
+"""Sentence splitting for English, Chinese and mixed text: (start, end) spans into the original string,
+aware of abbreviations, initials, numbers, URLs and lists; over-long sentences are cut at clause marks."""
+
+from __future__ import annotations
+
+import re
+
+from reader.settings import DEFAULT_MAX_TOKENS
+from reader.text.document import Document, Sentence
+
+# --- Character classes -------------------------------------------------------------------------------
+
+HAN = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f"
+KANA = "\u3040-\u309f\u30a0-\u30ff\u31f0-\u31ff\uff66-\uff9f"
+HANGUL = "\u1100-\u11ff\u3130-\u318f\uac00-\ud7af"
+CJK = HAN + KANA + HANGUL
+# CJK symbols and full-width forms: a "…" after one of these is Chinese punctuation, not an English ellipsis.
+CJK_PUNCT = "\u3000-\u303f\uff00-\uff65"
+# Combining marks stay with the letter they modify, so a cut never separates them.
+COMBINING = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+
+SENTENCE_ENDS = ".!?…。！？；．｡‼⁇⁈⁉‽"
+# Marks that end a sentence whatever follows: Chinese writing puts no space between sentences.
+CJK_ENDS = frozenset("。！？；．｡")
+EXCLAMATIONS = frozenset("!?‼⁇⁈⁉‽")
+CLOSERS = "\"'”’»›)]}」』）》】〉〕〗〙〛｣"
+OPENERS = "\"'“‘«‹([{「『（《【〈〔〖〘〚｢¿¡"
+CJK_OPENERS = frozenset("「『（《【〈〔〖〘〚｢“‘")
+# After a Chinese end mark these mean the sentence goes on (e.g. "……，").
+CONTINUATIONS = frozenset("，,、：:")
+ASCII_LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+HORIZONTAL_SPACE = frozenset(" \t\u3000\u00a0")
+
+# --- Abbreviations -----------------------------------------------------------------------------------
+
+# Titles before a name: never a sentence end ("Dr. Smith"). Matched only when capitalized, since some
+# ("rep", "gen", "col") are also ordinary words.
+TITLES = frozenset(
+    "mr mrs ms mx dr prof rev fr hon gen col capt cpt lt sgt cmdr adm maj gov sen rep pres supt messrs "
+    "mme mlle mt ft".split()
+)
+# Latin and connective abbreviations that are always followed by more of the same sentence.
+NEVER_FINAL = frozenset("e.g i.e cf vs viz approx incl excl esp resp w.r.t a.k.a".split())
+# Abbreviations that stand before a number ("No. 5", "Fig. 3", "Vol. II"): no break before a number.
+BEFORE_NUMBER = frozenset(
+    "no nos fig figs vol vols p pp ch chap sec sect art eq eqs ref refs op para pt pts ex tab nr ed ca".split()
+)
+# Abbreviations that may also end a sentence; `_is_sentence_end` says when they do.
+SENTENCE_FINAL = frozenset(
+    "etc a.m p.m inc ltd co corp llc plc jr sr st bros esq al ave blvd rd univ assn dept "
+    "u.s u.k u.n e.u u.s.a d.c ph.d b.a m.a b.sc m.sc m.d".split()
+)
+# Months count only when capitalized ("Jan. 5"); "mar" or "dec" in lower case are something else.
+MONTHS = frozenset("jan feb mar apr jun jul aug sep sept oct nov dec".split())
+# The longest abbreviation we look back for; bounds the backward scan.
+MAX_ABBREVIATION_LENGTH = 12
+
+# After an ambiguous abbreviation or an initial, one of these words starts a new sentence.
+SENTENCE_STARTERS = frozenset(
+    """The A An I We It He She They You This That These Those There Then But And Or So In On At If When
+    What Why How Who Where Which My Our Your His Her Their Its As After Before However Now Many Most Some
+    All Each Every Also Yet For To By With Meanwhile Later Finally Next Here Since While Although Though
+    Because Yes No Not One Both Even Still Thus Therefore Instead Unfortunately Fortunately Today Tomorrow
+    Yesterday Tonight Please Let Do Does Did Is Are Was Were Can Could Will Would Should During From
+    Despite Once Soon Such Other Another Everyone Nobody Nothing Everything Someone Afterwards""".split()
+)
+
+# --- Regular expressions -----------------------------------------------------------------------------
+
+_LIST_MARKER = (
+    r"(?:(?:\d{1,3}[.)]|[A-Za-z]\)|\(\w{1,3}\)|[-*•‣◦▪●])[^\S\n]"
+    r"|\d{1,3}、|[一二三四五六七八九十]{1,3}、|[（(][一二三四五六七八九十\d]{1,3}[)）]"
+    rf"|\d{{1,3}}[.．)）](?=[{CJK}]))"
+)
+# One scan finds every place a sentence may end: a blank line, a new line that starts a list item,
+# or a run of end marks with the closing quotes and brackets after it. An English run directly followed
+# by anything but white space or CJK ("3.14", "example.com", "Yahoo!Inc") never ends a sentence, so the
+# scan skips it rather than hand it to Python, and so does one followed by a lower-case word ('"Stop."
+# he said', "e.g. the"): that keeps the loop over candidates short.
+_ENDS = re.escape(SENTENCE_ENDS)
+_CLOSE = re.escape(CLOSERS)
+_SCAN_RE = re.compile(
+    r"(?P<para>\n[^\S\n]*\n(?:[^\S\n]*\n)*|\u2029)"
+    rf"|(?P<item>\n)(?=[^\S\n]*{_LIST_MARKER})"
+    rf"|(?P<end>[{_ENDS}]+)(?:(?<=[{re.escape(''.join(CJK_ENDS))}…])"
+    rf"|(?=[{_CLOSE}]*(?:\s|\Z|[{CJK}{re.escape(''.join(CJK_OPENERS))}]))"
+    rf"(?![{_CLOSE}]*\s+[{re.escape(OPENERS)}]*[a-z]))"
+    rf"(?P<close>[{_CLOSE}]*)"
+)
+# What follows a candidate end: white space, opening quotes or brackets, then the first real character.
+_FOLLOW_RE = re.compile(rf"(\s*)[{re.escape(OPENERS)}]*(.?)", re.S)
+_ASCII_WORD_RE = re.compile(r"[A-Za-z]+")
+_ROMAN_RE = re.compile(r"[IVXLC]+\b")
+_LIST_LABEL_RE = re.compile(r"\d{1,3}|[IVXivx]{1,4}|[A-Za-z]")
+_DOTTED_RE = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]")  # U.S.A, N.Y, e.g
+_CJK_CHAR_RE = re.compile(f"[{CJK}]")
+_CJK_CONTEXT_RE = re.compile(f"[{CJK}{CJK_PUNCT}]")
+_CONTENT_RE = re.compile(r"[^\W_]")
+_NON_SPACE_RE = re.compile(r"\S")
+
+_LETTER = rf"(?:[^\W_{CJK}]|[{COMBINING}])"
+_WORD = rf"[^\W_{CJK}]{_LETTER}*(?:['’.\-]{_LETTER}+)*"
+# A token: a word (internal ' ’ . - allowed), one CJK character, or one punctuation mark (a run of the
+# same mark, like "..." or "——", is one mark).
+_TOKEN = rf"{_WORD}|[{CJK}][{COMBINING}]*|([^\w\s]|_)\1*"
+_TOKEN_RE = re.compile(_TOKEN)
+_HAN_RE = re.compile(f"[{HAN}]")
+_LATIN_RE = re.compile(r"[A-Za-z\u00c0-\u024f]")
+
+# detect_lang: "zh" when Han characters are at least this share of the letters (Han + Latin).
+ZH_SHARE = 0.3
+
+# Cutting long sentences: a clause cut is taken only if the piece before it has at least this share of
+# the limit, so a long sentence is not cut into a string of two-word scraps (else: the last space).
+MIN_CLAUSE_PIECE_SHARE = 0.25
+# Chinese marks and em dashes are clause marks wherever they stand; ", ; :" only before white space (not
+# "1,000", "12:30", "http://"); a hyphen or en dash only with spaces around it ("a - b", not "well-known"
+# or "1990–2000"); "--" stands for a dash. Closing quotes right after the mark go with it ("，”").
+_CLAUSE_RE = re.compile(
+    rf"([，、；：—―‒]+|--+|[,;:](?=\s|\Z)|(?<=\s)[-–](?=\s))([{re.escape(CLOSERS)}]*)"
+)
+_LAST_SPACE_RE = re.compile(r"(?s:.*\S)(?=\s)")  # up to the last white space inside the window
+_LAST_CJK_RE = re.compile(rf"(?s:.*)[{CJK}][{COMBINING}]*")  # up to the end of the last CJK character
+
+
+# --- Public API --------------------------------------------------------------------------------------
+
+
+def count_tokens(text: str) -> int:
+    """Words, CJK characters and punctuation marks: the unit of the speech stage's length limit."""
+    return len(_TOKEN_RE.findall(text))
+
+
+def detect_lang(text: str) -> str:
+    """"zh" when Han characters make up at least ~30% of the letters (Han + Latin), else "en"."""
+    han = len(_HAN_RE.findall(text))
+    if not han:
+        return "en"
+    latin = len(_LATIN_RE.findall(text))
+    return "zh" if han >= ZH_SHARE * (han + latin) else "en"
+
+
+def split_sentences(text: str, max_tokens: int = DEFAULT_MAX_TOKENS) -> list[tuple[int, int]]:
+    """Sentence spans (start, end) into `text`, stripped of white space, in order, each <= max_tokens."""
+    if max_tokens < 1:
+        raise ValueError("max_tokens must be at least 1")
+    spans: list[tuple[int, int]] = []
+    prev = 0
+    for cut in [*_sentence_breaks(text), len(text)]:
+        first = _NON_SPACE_RE.search(text, prev, cut)
+        if first is not None:
+            start = first.start()
+            end = cut
+            if text[end - 1].isspace():  # only after a blank line, a list break or at the end of text
+                end = start + len(text[start:end].rstrip())
+            # Tokens never outnumber characters, so short sentences skip the count; and the count stops
+            # at the limit, so a huge run-on text is not counted in full.
+            if end - start > max_tokens and _window_re(max_tokens).match(text, start, end).end() < end:
+                spans.extend(_cut_long(text, start, end, max_tokens))
+            else:
+                spans.append((start, end))
+        prev = cut
+    return spans
+
+
+def document_sentences(doc: Document, max_tokens: int = DEFAULT_MAX_TOKENS) -> list[Sentence]:
+    """The document's sentences, block by block (a heading is never merged with its paragraph), with
+    offsets in Document.text. A sentence with no letters (a lone number) takes its block's language."""
+    sentences: list[Sentence] = []
+    for index, block in enumerate(doc.blocks):
+        block_lang: str | None = None
+        for start, end in split_sentences(block.text, max_tokens):
+            text = block.text[start:end]
+            if _HAN_RE.search(text) or _LATIN_RE.search(text):
+                lang = detect_lang(text)
+            else:
+                block_lang = block_lang or detect_lang(block.text)
+                lang = block_lang
+            sentences.append(
+                Sentence(len(sentences), text, block.start + start, block.start + end, index, lang)
+            )
+    return sentences
+
+
+# --- Finding sentence ends ---------------------------------------------------------------------------
+
+
+def _sentence_breaks(text: str) -> list[int]:
+    """Offsets where one sentence ends and the next may begin (white space between is stripped later)."""
+    breaks: list[int] = []
+    last = 0  # where the current sentence began
+    has_content = False  # whether text[last:searched] has a letter, digit or CJK character
+    searched = 0
+    for m in _SCAN_RE.finditer(text):
+        start, close_stop = m.span()
+        if m.lastgroup != "close":  # a blank line or a list item on a new line: always a break
+            breaks.append(start)
+            last = searched = close_stop
+            has_content = False
+            continue
+        end_stop = m.end("end")
+        # A run of marks with no word before it (a leading "..." or a stray "?") stays with its sentence.
+        # The search resumes where the last one stopped, so a long run of bare marks stays linear.
+        if not has_content:
+            has_content = (start > 0 and text[start - 1].isalnum()) or (
+                _CONTENT_RE.search(text, searched, start) is not None
+            )
+            searched = max(searched, start)
+            if not has_content:
+                continue
+        if _is_sentence_end(text, start, end_stop, close_stop, last):
+            breaks.append(close_stop)
+            last = searched = close_stop
+            has_content = False
+    return breaks
+
+
+def _is_sentence_end(text: str, start: int, end_stop: int, close_stop: int, sentence_start: int) -> bool:
+    """Decide whether the end marks text[start:end_stop], closers up to close_stop, end a sentence."""
+    if close_stop >= len(text):
+        return True
+    marks = text[start:end_stop]
+    closed = close_stop > end_stop
+    nxt = text[close_stop]
+
+    # "." alone is by far the most common case: skip the tests for the other kinds.
+    plain = marks == "."
+    chinese = not plain and (
+        not CJK_ENDS.isdisjoint(marks)
+        or ("…" in marks and start > 0 and _CJK_CONTEXT_RE.match(text, start - 1) is not None)
+    )
+    if chinese:
+        if nxt.isspace():
+            return True
+        if nxt in CONTINUATIONS:
+            return False
+        # A full-width decimal point: "３．１４".
+        return not (marks == "．" and text[start - 1 : start].isdigit() and nxt.isdigit())
+
+    exclamation = not plain and not EXCLAMATIONS.isdisjoint(marks)
+    ellipsis = not plain and not exclamation
+
+    if not nxt.isspace():
+        # Attached to what follows: "3.14", "example.com/a.b", "user.name@x.org", "Yahoo!Inc" go on;
+        # Chinese right after an English mark ("I like it.我也是") is a new sentence, unless the mark
+        # closes an abbreviation ("在U.S.A.读书").
+        if not (_CJK_CHAR_RE.match(nxt) or nxt in CJK_OPENERS):
+            return False
+        return not (plain and not closed and _abbreviation_kind(text, start, sentence_start))
+
+    follow = _FOLLOW_RE.match(text, close_stop)
+    newline = "\n" in follow.group(1)
+    first = follow.group(2)
+    first_at = follow.start(2)
+    if not first:
+        return True
+    if first.islower():  # '"Stop." he said', "e.g. the", "Wait... what"
+        return False
+    cjk_next = _CJK_CHAR_RE.match(first) is not None
+    if ellipsis:
+        return first.isupper() or cjk_next
+    if exclamation or closed:
+        return True
+    if first in ".…":  # the middle of a spaced ellipsis ". . ."
+        return False
+
+    kind = _abbreviation_kind(text, start, sentence_start)
+    if kind is None:
+        return True
+    if kind in ("title", "never", "list"):
+        return False
+    if kind == "number":
+        return not (first.isdigit() or _ROMAN_RE.match(text, first_at))
+    if kind == "initial":
+        return _is_sentence_starter(text, first_at)
+    # kind == "final": "etc.", "a.m.", "Inc.", "U.S." may end a sentence.
+    if first.isdigit() or not (first.isupper() or cjk_next):
+        return False
+    return newline or (not cjk_next and _is_sentence_starter(text, first_at))
+
+
+def _abbreviation_kind(text: str, dot: int, sentence_start: int) -> str | None:
+    """What the word before the period at `dot` is: "title", "never" (e.g.), "number" (No.),
+    "final" (etc.), "initial" (W.), "list" (a list label like "1." at a line start) or None."""
+    lo = max(sentence_start, dot - MAX_ABBREVIATION_LENGTH)
+    i = dot
+    while i > lo and (text[i - 1] in ASCII_LETTERS or text[i - 1] == "."):
+        i -= 1
+    if i == dot:  # no letters: maybe a list number
+        while i > lo and text[i - 1].isdigit():
+            i -= 1
+        word = text[i:dot]
+    else:
+        word = text[i:dot].lstrip(".")
+        i = dot - len(word)
+    if not word:
+        return None
+    before = text[i - 1] if i > 0 else ""
+    # "3rd." or "café." is a word and "v2.0." a version, not an abbreviation or a list label; a CJK
+    # character before ("在U.S.A.") is fine.
+    if before and (before.isalnum() or (before == "." and word.isdigit())) and not _CJK_CHAR_RE.match(before):
+        return None
+    if _LIST_LABEL_RE.fullmatch(word) and _is_list_label(text, i, sentence_start):
+        return "list"
+    if word.isdigit():
+        return None
+    lower = word.lower()
+    if lower in NEVER_FINAL:
+        return "never"
+    capitalized = word[0].isupper()
+    if capitalized and lower in TITLES:
+        return "title"
+    if len(word) == 1 and capitalized:  # before BEFORE_NUMBER: "P. Smith" is an initial, "p. 5" a page
+        return "initial"
+    if lower in BEFORE_NUMBER:
+        return "number"
+    if lower in SENTENCE_FINAL or (capitalized and lower in MONTHS) or _DOTTED_RE.fullmatch(word):
+        return "final"
+    return None
+
+
+def _is_list_label(text: str, label: int, sentence_start: int) -> bool:
+    """A label like "1." or "IV." is a list label when it starts the sentence or a line, or follows ':'."""
+    i = label
+    while i > sentence_start and text[i - 1] in HORIZONTAL_SPACE:
+        i -= 1
+    return i <= sentence_start or text[i - 1] in "\n:："
+
+
+def _is_sentence_starter(text: str, pos: int) -> bool:
+    """A common sentence-opening word at pos ("The", "I", "We"), not itself an initial ("A. Smith")."""
+    m = _ASCII_WORD_RE.match(text, pos)
+    if m is None or text[m.end() : m.end() + 1] == ".":
+        return False
+    word = m.group()
+    return word in SENTENCE_STARTERS or word.capitalize() in SENTENCE_STARTERS
+
+
+# --- Cutting long sentences --------------------------------------------------------------------------
+
+
+def _cut_long(text: str, start: int, end: int, max_tokens: int) -> list[tuple[int, int]]:
+    """Cut text[start:end] into pieces of at most max_tokens tokens, between tokens, preferring (in this
+    order) the last clause mark, the last space, the last CJK character boundary, then any boundary.
+
+    Each step is a regular expression over one window of max_tokens tokens, so a megabyte-long
+    "sentence" (a text with no end marks) is cut in linear time."""
+    window_re = _window_re(max_tokens)
+    min_clause_piece = max(1, int(max_tokens * MIN_CLAUSE_PIECE_SHARE))
+    pieces: list[tuple[int, int]] = []
+    pos = start
+    while True:
+        window_end = window_re.match(text, pos, end).end()  # the end of the max_tokens-th token
+        if window_end >= end:
+            pieces.append((pos, end))
+            return pieces
+        cut = _clause_cut(text, pos, window_end, end)
+        if cut is not None and count_tokens(text[pos:cut]) < min_clause_piece:
+            cut = None
+        if cut is None:
+            space = _LAST_SPACE_RE.match(text, pos, window_end)
+            cut = space.end() if space else _boundary_cut(text, pos, window_end)
+        pieces.append((pos, cut))
+        pos = _NON_SPACE_RE.search(text, cut, end).start()
+
+
+_WINDOW_RES: dict[int, re.Pattern[str]] = {}
+
+
+def _window_re(max_tokens: int) -> re.Pattern[str]:
+    """A pattern that matches up to max_tokens tokens (and the white space between them)."""
+    pattern = _WINDOW_RES.get(max_tokens)
+    if pattern is None:
+        # One copy of the token pattern, so its back reference (a run of one mark) stays group 1.
+        pattern = _WINDOW_RES[max_tokens] = re.compile(rf"(?:\s*(?:{_TOKEN})){{1,{max_tokens}}}")
+    return pattern
+
+
+def _clause_cut(text: str, pos: int, window_end: int, end: int) -> int | None:
+    """The end of the last clause mark (with the closing quotes right after it) inside the window."""
+    best = None
+    # One character past the window, so a comma at its very end can see the space after it.
+    for m in _CLAUSE_RE.finditer(text, pos, min(window_end + 1, end)):
+        if m.end(1) > window_end:
+            break
+        if m.start(1) == pos:  # a piece that is only a mark
+            continue
+        best = m.end() if m.end() <= window_end else m.end(1)
+    return best
+
+
+def _boundary_cut(text: str, pos: int, window_end: int) -> int:
+    """No space in the window: cut next to a CJK character, else after the window's last token."""
+    nxt = _NON_SPACE_RE.search(text, window_end)
+    if _CJK_CHAR_RE.match(text, window_end - 1) or (nxt and _CJK_CHAR_RE.match(nxt.group())):
+        return window_end
+    last_cjk = _LAST_CJK_RE.match(text, pos, window_end)
+    return last_cjk.end() if last_cjk else window_end
