@@ -15,7 +15,7 @@ from reader.settings import DEFAULT_MAX_TOKENS, PUNCTUATION_LEVELS, Settings
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("open", "clip", "extract", "sentences", "dict", "bench")
+COMMANDS = ("open", "clip", "extract", "sentences", "dict", "bench", "say", "packs")
 
 
 def _positive_tokens(value: str) -> int:
@@ -75,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="measure speed and memory")
     p.add_argument("--json", action="store_true", help="one JSON object a line")
+    p.add_argument("--pack", help="measure only this voice pack")
+
+    from reader.speech.commands import register
+
+    HANDLERS.update(register(sub))
     return parser
 
 
@@ -156,18 +161,35 @@ def cmd_clip(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_open(args: argparse.Namespace, settings: Settings) -> int:
-    doc = _load(args.file, password=args.password) if args.file else None
-    return _run_app(settings, document=doc)
+    if args.file == "-":
+        # Standard input is the document, so the keys must come from the terminal itself.
+        doc = _load("-")
+        return _run_app(settings, document=doc, reopen_tty=True)
+    if args.file is not None:
+        path = Path(args.file).expanduser()
+        if not path.exists():
+            raise InputError(f"There is no file {args.file}; check the spelling of the path.")
+        if path.is_dir():
+            raise InputError(f"{args.file} is a folder; name a document inside it.")
+        # The document is extracted inside the app, in a worker with a progress bar.
+        return _run_app(settings, source=str(path.resolve()), password=args.password)
+    return _run_app(settings)
 
 
-def _run_app(settings: Settings, document=None) -> int:
+def _run_app(settings: Settings, *, document=None, source: str | None = None, password: str | None = None,
+             reopen_tty: bool = False) -> int:
+    if reopen_tty:
+        try:
+            sys.stdin = open("/dev/tty")
+        except OSError:
+            raise ReaderError("The reader needs a terminal for its keys; save the text to a file and open it.") from None
     if not sys.stdout.isatty() or not sys.stdin.isatty():
         raise ReaderError(
             "The reader needs a terminal; run it in one, or use `reader sentences FILE` to print text."
         )
     from reader.tui.app import make_app
 
-    app = make_app(settings, document=document)
+    app = make_app(settings, document=document, source=source, password=password)
     app.run()
     return app.return_code or 0
 
@@ -203,7 +225,7 @@ def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
         from bench.run import run_all
     except ImportError:
         raise ReaderError("The benchmark lives in the source checkout's bench/ folder; run it from there.") from None
-    for row in run_all():
+    for row in run_all(pack=args.pack):
         if args.json:
             print(json.dumps(row, ensure_ascii=False), flush=True)
         else:

@@ -36,6 +36,15 @@ class Settings:
     punctuation: str = "some"
     threads: int = 2
     memory_budget_mb: int = 500
+    # Speech (reader.speech): "auto" takes each stage file the pack ships; "int8" or "fp32" picks that
+    # variant when a pack offers both (none of the default packs does).
+    precision: str = "auto"
+    # A sentence whose synthesis takes longer than this is abandoned and reading goes on.
+    sentence_timeout_s: float = 30.0
+    # Running real-time factor above which the rich voice gives way to the fast one.
+    slow_rtf: float = 0.8
+    # The app speaks its own interface with the fast voice; off for people who run their own screen reader.
+    self_voicing: bool = True
 
     def __post_init__(self) -> None:
         if self.punctuation not in PUNCTUATION_LEVELS:

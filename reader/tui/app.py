@@ -1,18 +1,36 @@
-"""The reader's terminal app: the document with the current sentence highlighted, keyboard only."""
+"""The reader's terminal app: the document with the sentence being heard highlighted, keyboard only.
+
+It speaks its own interface (self-voicing) through the reading session; all blocking work happens in the
+session's threads or in Textual workers, so a key press always answers at once.
+"""
 
 from __future__ import annotations
 
+import logging
+import threading
+from pathlib import Path
+
 from rich.text import Text
+from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
-from textual.screen import ModalScreen
-from textual.widgets import Footer, Header, Static
+from textual.containers import Vertical, VerticalScroll
+from textual.widgets import Footer, Header, ProgressBar, RichLog, Static
 
+from reader.errors import ReaderError
+from reader.reading import ReadingEvent, ReadingSession
 from reader.settings import Settings
 from reader.text.document import BlockKind, Document, Sentence
+from reader.tui.screens import (
+    BookmarksScreen, ExportScreen, FindScreen, HelpScreen, OpenScreen, VoiceScreen,
+)
 
-HIGHLIGHT = "bold black on yellow"
+log = logging.getLogger(__name__)
+
+# High contrast: black on yellow is the pairing low-vision users pick most often, and it does not
+# depend on colour alone: the sentence is also shown in bold and underlined.
+HIGHLIGHT = "bold underline black on yellow"
+LANG_MODES = ("auto", "en", "zh")
 
 
 class BlockView(Static):
@@ -23,173 +41,476 @@ class BlockView(Static):
         self.index = index
         super().__init__(self._render_text(None), classes=f"block {doc.blocks[index].kind.value}")
 
+    def _prefix(self) -> str:
+        block = self.doc.blocks[self.index]
+        if block.kind is BlockKind.LIST_ITEM:
+            return "• "
+        if block.kind is BlockKind.HEADING:
+            return "#" * (block.level or 1) + " "  # the heading level in text, not only in style
+        return ""
+
     def _render_text(self, sentence: Sentence | None) -> Text:
         block = self.doc.blocks[self.index]
-        text = Text(block.text)
+        prefix = self._prefix()
+        text = Text(prefix + block.text)
         if block.kind is BlockKind.HEADING:
-            text.stylize("bold underline")
-        if block.kind is BlockKind.LIST_ITEM:
-            text = Text("• ") + text
+            text.stylize("bold")
         if sentence is not None and sentence.block == self.index:
-            offset = 2 if block.kind is BlockKind.LIST_ITEM else 0
-            text.stylize(HIGHLIGHT, sentence.start - block.start + offset, sentence.end - block.start + offset)
+            start = sentence.start - block.start + len(prefix)
+            text.stylize(HIGHLIGHT, start, start + len(sentence.text))
         return text
 
     def show(self, sentence: Sentence | None) -> None:
         self.update(self._render_text(sentence))
 
 
-class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,f1,q", "dismiss", "Close help")]
+class _LogToPanel(logging.Handler):
+    """Sends the core's log records to the debug panel (the app decides where logs go, not the core)."""
 
-    def compose(self) -> ComposeResult:
-        lines = ["Keys", ""]
-        for binding in ReaderApp.BINDINGS:
-            if isinstance(binding, Binding):
-                lines.append(f"{binding.key:<24} {binding.description}")
-        yield Static("\n".join(lines), id="help")
+    def __init__(self, app: "ReaderApp") -> None:
+        super().__init__(logging.INFO)
+        self.app = app
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.app.post_log(self.format(record))
+        except Exception:  # never let logging break the app
+            pass
 
 
 class ReaderApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "Reader"
+    ENABLE_COMMAND_PALETTE = False
     BINDINGS = [
+        Binding("space", "toggle_play", "Play / pause"),
+        Binding("escape", "stop", "Stop"),
+        Binding("enter", "read_from_cursor", "Read from here"),
         Binding("down,j", "next_sentence", "Next sentence"),
         Binding("up,k", "previous_sentence", "Previous sentence"),
-        Binding("pagedown,n", "next_paragraph", "Next paragraph"),
-        Binding("pageup,p", "previous_paragraph", "Previous paragraph"),
+        Binding("right", "next_word", "Next word"),
+        Binding("left", "previous_word", "Previous word"),
+        Binding("p,ctrl+down", "next_paragraph", "Next paragraph"),
+        Binding("P,ctrl+up", "previous_paragraph", "Previous paragraph"),
         Binding("h", "next_heading", "Next heading"),
         Binding("H", "previous_heading", "Previous heading"),
-        Binding("home", "first", "Start of document"),
-        Binding("end", "last", "End of document"),
-        Binding("s", "say_position", "Say position"),
-        Binding("v", "toggle_spoken", "Show spoken form"),
+        Binding("pagedown", "next_page", "Next page"),
+        Binding("pageup", "previous_page", "Previous page"),
+        Binding("home,ctrl+home", "first", "Start of document"),
+        Binding("end,ctrl+end", "last", "End of document"),
+        Binding("r", "repeat", "Repeat sentence"),
+        Binding("s", "spell", "Spell current word"),
+        Binding("w", "say_position", "Say position (where am I)"),
+        Binding("equals_sign,plus", "rate_up", "Faster"),
+        Binding("minus", "rate_down", "Slower"),
+        Binding("right_square_bracket", "pitch_up", "Higher pitch"),
+        Binding("left_square_bracket", "pitch_down", "Lower pitch"),
+        Binding("v", "voices", "Change voice"),
+        Binding("ctrl+p", "punctuation", "Punctuation level"),
+        Binding("l", "language", "Language detection"),
+        Binding("b", "add_bookmark", "Add bookmark"),
+        Binding("B", "bookmarks", "List bookmarks"),
+        Binding("slash,ctrl+f", "find", "Find text"),
+        Binding("n,f3", "find_next", "Find next"),
+        Binding("N", "find_previous", "Find previous"),
+        Binding("o", "open", "Open file"),
+        Binding("c", "clipboard", "Read clipboard"),
+        Binding("e", "export", "Export to WAV"),
+        Binding("t", "toggle_spoken", "Show spoken form"),
+        Binding("m", "toggle_self_voicing", "App speech on / off"),
+        Binding("f12,d", "toggle_debug", "Debug panel"),
         Binding("f1,question_mark", "help", "Help"),
         Binding("q,ctrl+q", "quit", "Quit"),
     ]
 
-    def __init__(self, settings: Settings, document: Document | None = None) -> None:
+    def __init__(self, settings: Settings, document: Document | None = None, *, source: str | None = None,
+                 password: str | None = None, session_factory=ReadingSession) -> None:
         super().__init__()
         self.settings = settings
         self.document = document
-        self.sentences: list[Sentence] = []
-        self.current = 0
+        self.source = source
+        self.password = password
+        self.session_factory = session_factory
+        self.session: ReadingSession | None = None
         self.show_spoken = False
+        self.last_find = ""
+        self.lang_mode = "auto"
+        self.self_voicing = settings.self_voicing
+        self._log_handler = _LogToPanel(self)
+        self._main_thread = threading.get_ident()
 
+    # -- layout ------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header()
-        with VerticalScroll(id="document"):
-            if self.document is not None:
-                for i in range(len(self.document.blocks)):
-                    yield BlockView(self.document, i)
-            else:
-                yield Static("No document is open. Run `reader FILE` to open one.", id="empty")
-        yield Static("", id="spoken")
+        with Vertical(id="main"):
+            yield VerticalScroll(id="document")
+            yield ProgressBar(id="progress", show_eta=False)
+            yield Static("", id="spoken")
+            with Vertical(id="debug"):
+                yield Static("", id="timing")
+                yield RichLog(id="log", max_lines=500, wrap=True)
+        yield Static("", id="message")
         yield Static("", id="status")
         yield Footer()
 
     def on_mount(self) -> None:
-        if self.document is None:
+        logging.getLogger("reader").addHandler(self._log_handler)
+        self.query_one("#progress").display = False
+        self.query_one("#debug").display = False
+        self.query_one("#spoken").display = False
+        if self.document is not None:
+            self._open_document(self.document)
+        elif self.source is not None:
+            self.load_source(self.source, self.password)
+        else:
+            last = self.session_store_last()
+            if last:
+                self.load_source(last, None)
+            else:
+                self._say("No document is open. Press o to open a file, or c to read the clipboard.")
+                self.action_open()
+
+    def on_unmount(self) -> None:
+        logging.getLogger("reader").removeHandler(self._log_handler)
+        if self.session is not None:
+            self.session.close()
+
+    def session_store_last(self) -> str | None:
+        from reader.state import StateStore
+
+        return StateStore(self.settings.home).last_source()
+
+    # -- documents ---------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="load")
+    def load_source(self, source: str, password: str | None) -> None:
+        """Extract a document in a worker, with a progress bar, so the app answers keys meanwhile."""
+        self.call_from_thread(self._progress, "Opening " + Path(source).name + "…", None)
+        from reader.text import extract
+
+        try:
+            if source == "clipboard":
+                text = extract.read_clipboard()
+                doc = extract.document_from_text(text, source="clipboard", title="Clipboard")
+            else:
+                doc = extract.load_document(source, password=password)
+        except ReaderError as exc:
+            self.call_from_thread(self._progress_done)
+            self.call_from_thread(self._say, exc.message)
             return
-        from reader.text.sentences import document_sentences
+        self.call_from_thread(self._progress_done)
+        self.call_from_thread(self._open_document, doc)
 
-        self.title = self.document.title
-        self.sentences = document_sentences(self.document, max_tokens=self.settings.max_tokens)
-        self._move_to(0)
+    def _open_document(self, doc: Document) -> None:
+        if self.session is not None:
+            self.session.close()
+        self.document = doc
+        self.title = doc.title
+        view = self.query_one("#document", VerticalScroll)
+        view.remove_children()
+        view.mount_all([BlockView(doc, i) for i in range(len(doc.blocks))])
+        self.session = self.session_factory(doc, self.settings, on_event=self._on_session_event,
+                                            self_voicing=self.self_voicing)
+        self._highlight(None, self.session.current)
+        self._status()
+        if self.session.current > 0:
+            self._say(f"{doc.title}. Resuming at sentence {self.session.current + 1}.")
+        else:
+            self._say(f"{doc.title}. Press space to read.")
+        self.session.warm_up()
 
-    # -- navigation -------------------------------------------------------------------------------
-    def _views(self) -> list[BlockView]:
-        return list(self.query(BlockView))
+    # -- events from the session (any thread) ------------------------------------------------------
+    def _on_session_event(self, event: ReadingEvent) -> None:
+        if threading.get_ident() == self._main_thread:
+            self._handle_event(event)
+        else:
+            try:
+                self.call_from_thread(self._handle_event, event)
+            except RuntimeError:  # the app is closing
+                pass
 
-    def _move_to(self, index: int) -> None:
-        if not self.sentences:
-            self._status("The document has no text to read.")
+    def _handle_event(self, event: ReadingEvent) -> None:
+        if event.kind == "position":
+            self._highlight(self._shown, event.sentence)
+            self._status()
+        elif event.kind == "state":
+            self._status()
+        elif event.kind in ("message", "error", "notice"):
+            self._message(event.message, error=event.kind == "error")
+            if event.kind != "message":
+                self.post_log(f"{event.kind}: {event.message}")
+        elif event.kind == "timing":
+            self._timing(event.sentence, event.data)
+        elif event.kind == "progress":
+            if event.data is not None and event.data >= 1.0:
+                self._progress_done()
+                self._message(event.message)
+            else:
+                self._progress(event.message, event.data)
+
+    # -- display -----------------------------------------------------------------------------------
+    _shown: int | None = None
+
+    def _highlight(self, old: int | None, new: int | None) -> None:
+        if self.session is None or not self.session.sentences:
             return
-        index = max(0, min(index, len(self.sentences) - 1))
-        old = self.sentences[self.current]
-        self.current = index
-        new = self.sentences[index]
-        views = self._views()
-        views[old.block].show(None)
-        views[new.block].show(new)
-        views[new.block].scroll_visible(animate=False)
+        views = list(self.query(BlockView))
+        if old is not None and old < len(self.session.sentences):
+            views[self.session.sentences[old].block].show(None)
+        if new is None:
+            return
+        sentence = self.session.sentences[new]
+        views[sentence.block].show(sentence)
+        views[sentence.block].scroll_visible(animate=False)
+        self._shown = new
         self._update_spoken()
-        self._status(self._position_text())
 
-    def _position_text(self) -> str:
-        s = self.sentences[self.current]
-        block = self.document.blocks[s.block]
-        pct = round(100 * (self.current + 1) / len(self.sentences))
-        where = f"page {block.page}, " if block.page else ""
-        return f"Sentence {self.current + 1} of {len(self.sentences)}, {where}{pct}%"
+    def _status(self) -> None:
+        s = self.session
+        if s is None:
+            self.query_one("#status", Static).update("No document.")
+            return
+        voice = s.state.voice or "default voice"
+        punct = s.state.punctuation or self.settings.punctuation
+        text = (f"{s.status.capitalize()} | {s.position_text()} | {voice} | rate {round(s.state.rate * 100)}% "
+                f"| pitch {round(s.state.pitch * 100)}% | punctuation {punct} | language {self.lang_mode}"
+                f"{'' if self.self_voicing else ' | app speech off'}")
+        self.query_one("#status", Static).update(text)
 
-    def _status(self, message: str) -> None:
-        self.query_one("#status", Static).update(message)
+    def _message(self, text: str, *, error: bool = False) -> None:
+        widget = self.query_one("#message", Static)
+        widget.update(("Error: " if error else "") + text)
+        widget.set_class(error, "error")
+
+    def _say(self, text: str) -> None:
+        """Show a message and, with self-voicing on, speak it."""
+        if self.session is not None:
+            self.session.announce(text)  # emits the message event too
+        else:
+            self._message(text)
+
+    def _progress(self, label: str, fraction: float | None) -> None:
+        bar = self.query_one("#progress", ProgressBar)
+        bar.display = True
+        if fraction is None:
+            bar.update(total=None)
+        else:
+            bar.update(total=100, progress=round(fraction * 100))
+        self._message(label)
+
+    def _progress_done(self) -> None:
+        self.query_one("#progress", ProgressBar).display = False
+
+    def _timing(self, sentence: int | None, data: dict) -> None:
+        line = (f"#{(sentence or 0) + 1} {data.get('pack', '')}: speaker {data['speaker_ms']:.0f} ms, "
+                f"acoustic {data['acoustic_ms']:.0f} ms, vocoder {data['vocoder_ms']:.0f} ms, "
+                f"RTF {data['rtf']:.2f}, queue {data.get('queue_s', 0):.1f} s")
+        self.query_one("#timing", Static).update(line)
+        self.post_log(line)
+
+    def post_log(self, line: str) -> None:
+        if threading.get_ident() != self._main_thread:
+            try:
+                self.call_from_thread(self.post_log, line)
+            except RuntimeError:
+                pass
+            return
+        try:
+            self.query_one("#log", RichLog).write(line)
+        except Exception:  # before mount or after unmount
+            pass
 
     def _update_spoken(self) -> None:
         panel = self.query_one("#spoken", Static)
         panel.display = self.show_spoken
-        if not self.show_spoken:
+        if not self.show_spoken or self.session is None or self.session.sentence is None:
             return
         from reader.text.dictionary import PronunciationDictionary
         from reader.text.normalize import normalize
 
-        s = self.sentences[self.current]
-        dictionary = PronunciationDictionary.load(self.settings.dictionary_file)
-        panel.update("Spoken: " + normalize(s.text, punctuation=self.settings.punctuation, dictionary=dictionary).text)
+        s = self.session.sentence
+        punctuation = self.session.state.punctuation or self.settings.punctuation
+        try:
+            dictionary = PronunciationDictionary.load(self.settings.dictionary_file)
+        except ReaderError as exc:
+            self._message(exc.message, error=True)
+            dictionary = None
+        spoken = normalize(s.text, lang=self.lang_mode, punctuation=punctuation, dictionary=dictionary)
+        panel.update("Spoken form: " + spoken.text)
 
-    def _jump_block(self, step: int, kind: BlockKind | None = None) -> None:
-        if not self.sentences:
-            return
-        block = self.sentences[self.current].block
-        blocks = self.document.blocks
-        b = block + step
-        while 0 <= b < len(blocks) and kind is not None and blocks[b].kind is not kind:
-            b += step
-        if not 0 <= b < len(blocks):
-            self._status("No more headings." if kind else "No more paragraphs.")
-            return
-        for i, s in enumerate(self.sentences):
-            if s.block == b:
-                self._move_to(i)
-                return
+    # -- actions -----------------------------------------------------------------------------------
+    def _with_session(self, fn, *args):
+        if self.session is None:
+            self._message("No document is open. Press o to open a file, or c to read the clipboard.")
+            return None
+        return fn(*args)
+
+    def action_toggle_play(self) -> None:
+        self._with_session(lambda: self.session.toggle())
+
+    def action_stop(self) -> None:
+        self._with_session(lambda: self.session.stop())
+
+    def action_read_from_cursor(self) -> None:
+        self._with_session(lambda: self.session.play())
 
     def action_next_sentence(self) -> None:
-        self._move_to(self.current + 1)
+        self._with_session(lambda: self.session.next_sentence())
 
     def action_previous_sentence(self) -> None:
-        self._move_to(self.current - 1)
+        self._with_session(lambda: self.session.previous_sentence())
+
+    def action_next_word(self) -> None:
+        self._with_session(self.session.move_word, 1) if self.session else None
+
+    def action_previous_word(self) -> None:
+        self._with_session(self.session.move_word, -1) if self.session else None
 
     def action_next_paragraph(self) -> None:
-        self._jump_block(1)
+        self._with_session(lambda: self.session.jump_block(1))
 
     def action_previous_paragraph(self) -> None:
-        self._jump_block(-1)
+        self._with_session(lambda: self.session.jump_block(-1))
 
     def action_next_heading(self) -> None:
-        self._jump_block(1, BlockKind.HEADING)
+        self._with_session(lambda: self.session.jump_block(1, BlockKind.HEADING))
 
     def action_previous_heading(self) -> None:
-        self._jump_block(-1, BlockKind.HEADING)
+        self._with_session(lambda: self.session.jump_block(-1, BlockKind.HEADING))
+
+    def action_next_page(self) -> None:
+        self._with_session(lambda: self.session.jump_page(1))
+
+    def action_previous_page(self) -> None:
+        self._with_session(lambda: self.session.jump_page(-1))
 
     def action_first(self) -> None:
-        self._move_to(0)
+        self._with_session(lambda: self.session.first())
 
     def action_last(self) -> None:
-        self._move_to(len(self.sentences) - 1)
+        self._with_session(lambda: self.session.last())
+
+    def action_repeat(self) -> None:
+        self._with_session(lambda: self.session.repeat())
+
+    def action_spell(self) -> None:
+        self._with_session(lambda: self.session.spell_word())
 
     def action_say_position(self) -> None:
-        if self.sentences:
-            self._status(self._position_text())
+        self._with_session(lambda: self._say(self.session.position_text()))
+
+    def action_rate_up(self) -> None:
+        self._with_session(lambda: (self.session.change_rate(1), self._status()))
+
+    def action_rate_down(self) -> None:
+        self._with_session(lambda: (self.session.change_rate(-1), self._status()))
+
+    def action_pitch_up(self) -> None:
+        self._with_session(lambda: (self.session.change_pitch(1), self._status()))
+
+    def action_pitch_down(self) -> None:
+        self._with_session(lambda: (self.session.change_pitch(-1), self._status()))
+
+    def action_punctuation(self) -> None:
+        self._with_session(lambda: (self.session.cycle_punctuation(), self._status(), self._update_spoken()))
+
+    def action_language(self) -> None:
+        self.lang_mode = LANG_MODES[(LANG_MODES.index(self.lang_mode) + 1) % len(LANG_MODES)]
+        names = {"auto": "automatic", "en": "always English", "zh": "always Chinese"}
+        if self.session is not None:
+            self.session.lang = self.lang_mode
+        self._status()
+        self._update_spoken()
+        self._say(f"Language detection: {names[self.lang_mode]}.")
+
+    def action_add_bookmark(self) -> None:
+        self._with_session(lambda: self.session.add_bookmark())
+
+    def action_bookmarks(self) -> None:
+        if self.session is None:
+            return
+        marks = self.session.bookmarks()
+        if not marks:
+            self._say("No bookmarks yet. Press b to add one.")
+            return
+
+        def chosen(mark) -> None:
+            if mark is not None:
+                self.session.jump_to_bookmark(mark)
+
+        self.push_screen(BookmarksScreen(marks, self.session.announce), chosen)
+
+    def action_find(self) -> None:
+        if self.session is None:
+            return
+
+        def found(text: str | None) -> None:
+            if text:
+                self.last_find = text
+                self.session.find(text)
+
+        self.push_screen(FindScreen(self.last_find, self.session.announce), found)
+
+    def action_find_next(self) -> None:
+        if self.session is not None and self.last_find:
+            self.session.find(self.last_find)
+        elif self.session is not None:
+            self.action_find()
+
+    def action_find_previous(self) -> None:
+        if self.session is not None and self.last_find:
+            self.session.find(self.last_find, forward=False)
+
+    def action_open(self) -> None:
+        announce = self.session.announce if self.session else self._message
+
+        def chosen(path: str | None) -> None:
+            if path:
+                self.load_source(path, None)
+
+        self.push_screen(OpenScreen(announce), chosen)
+
+    def action_clipboard(self) -> None:
+        self.load_source("clipboard", None)
+
+    def action_voices(self) -> None:
+        if self.session is None:
+            return
+
+        def chosen(voice: str | None) -> None:
+            if voice:
+                self.session.set_voice(voice)
+                self._status()
+                self._say(f"Voice {voice}.")
+
+        self.push_screen(VoiceScreen(self.session, self.session.announce), chosen)
+
+    def action_export(self) -> None:
+        if self.session is None:
+            return
+        self.push_screen(ExportScreen(self.session, self.settings.home / "exports"))
 
     def action_toggle_spoken(self) -> None:
         self.show_spoken = not self.show_spoken
         self._update_spoken()
 
+    def action_toggle_self_voicing(self) -> None:
+        self.self_voicing = not self.self_voicing
+        if self.session is not None:
+            self.session.self_voicing = True
+            self._say("App speech on." if self.self_voicing else "App speech off.")
+            self.session.self_voicing = self.self_voicing
+        self._status()
+
+    def action_toggle_debug(self) -> None:
+        panel = self.query_one("#debug")
+        panel.display = not panel.display
+
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        announce = self.session.announce if self.session else self._message
+        self.push_screen(HelpScreen(self.BINDINGS, announce))
 
 
-def make_app(settings: Settings, document: Document | None = None) -> ReaderApp:
+def make_app(settings: Settings, document: Document | None = None, *, source: str | None = None,
+             password: str | None = None, **kwargs) -> ReaderApp:
     """The one factory shared by the CLI and the tests."""
-    return ReaderApp(settings, document)
+    return ReaderApp(settings, document, source=source, password=password, **kwargs)

@@ -1,0 +1,398 @@
+"""The streaming synthesizer: sentences in, AudioChunks out, made by a background thread a bounded queue
+ahead of playback; cancellable at once; per-sentence timeouts, language fallback and slow-machine downgrade.
+
+A Chinese sentence given to a pack that cannot read it (the fast English pack) is read by the rich pack
+automatically when one is installed (a Notice says so once); with none installed it is a clear error."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from reader.errors import ReaderError
+from reader.speech.errors import PackError
+from reader.speech.pipeline import AudioChunk, Pipeline, StageTimes
+from reader.speech.prosody import Prosody, parse_style
+from reader.speech.runtime import Cancelled, RunControl, SessionPool
+from reader.speech.vocoder import WindowPlan
+
+log = logging.getLogger(__name__)
+
+# Chunks the worker may run ahead of the player: Kokoro's windows are 0.5-4 s, so 8 chunks hold the
+# current sentence and most of the next one, and bound memory to a few MB of samples.
+QUEUE_CHUNKS = 8
+# Sentences whose real-time factor is averaged to decide the machine is too slow for a pack.
+RTF_WINDOW = 3
+# How often a blocked worker looks up to see whether it was cancelled.
+POLL_S = 0.02
+
+
+@dataclass(frozen=True)
+class SynthesisOptions:
+    """Per-call choices; None means the voice's own default. The style instruction ("read slowly and
+    softly", "悲伤地") changes prosody only: rate, pitch, emphasis and volume, not the voice itself."""
+
+    voice: str | None = None
+    pack: str | None = None
+    lang: str = "auto"  # "auto": detected per sentence
+    rate: float | None = None
+    pitch: float | None = None
+    volume: float | None = None
+    style: str | None = None
+    allow_downgrade: bool = True
+
+    def prosody(self) -> Prosody:
+        explicit = Prosody(rate=self.rate or 1.0, pitch=self.pitch or 1.0, energy=1.0,
+                           volume=1.0 if self.volume is None else self.volume)
+        return (explicit * parse_style(self.style)).clamped()
+
+
+@dataclass(frozen=True)
+class SpeechText:
+    """A sentence to speak: its id (for highlighting), text and language ("auto" to detect)."""
+
+    id: int
+    text: str
+    lang: str = "auto"
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the UI should say: a sentence skipped, a pack changed. kind: "timeout", "fallback",
+    "downgrade" or "skipped"."""
+
+    kind: str
+    message: str
+    sentence_id: int | None = None
+
+
+@dataclass(frozen=True)
+class SentenceReport:
+    sentence_id: int
+    pack: str
+    times: StageTimes
+
+
+_END = object()
+
+
+class Synthesizer:
+    """Speaks sentences through one or more pipelines (a fast and a rich pack), one stream at a time."""
+
+    def __init__(self, pipelines: dict[str, Pipeline] | None = None, *, settings: Any = None,
+                 loader: Callable[[str], Pipeline] | None = None, available: Sequence[Any] = (),
+                 default_pack: str | None = None, on_notice: Callable[[Notice], None] | None = None,
+                 on_error: str = "raise", queue_chunks: int = QUEUE_CHUNKS) -> None:
+        """`pipelines` are ready pipelines by pack name; `loader` makes others on demand from `available`
+        manifests (tier, languages) so a pack is loaded only when a sentence needs it."""
+        self._pipelines: dict[str, Pipeline] = dict(pipelines or {})
+        self._loader = loader
+        self._manifests = {m.name: m for m in available}
+        for name, p in self._pipelines.items():
+            self._manifests.setdefault(name, _PipelineInfo(name, p.tier, p.languages,
+                                                          tuple(_VoiceId(v) for v in p.voice_ids)))
+        self.settings = settings
+        self.timeout_s = float(getattr(settings, "sentence_timeout_s", 30.0) or 30.0)
+        self.slow_rtf = float(getattr(settings, "slow_rtf", 0.8) or 0.8)
+        self.default_pack = default_pack or next(iter(self._manifests), None)
+        self.on_notice = on_notice
+        self.on_error = on_error
+        self.queue_chunks = queue_chunks
+        self.notices: list[Notice] = []
+        self.reports: collections.deque[SentenceReport] = collections.deque(maxlen=200)
+        self._rtfs: dict[str, collections.deque[float]] = {}
+        self._downgraded_from: set[str] = set()
+        self._control: RunControl | None = None
+        self._queue: queue.Queue | None = None
+        self.worker: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    # --- construction -----------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, settings: Any, *, search_dirs: Iterable[Path] | None = None, default_pack: str | None = None,
+             plan: WindowPlan = WindowPlan(), **kwargs: Any) -> "Synthesizer":
+        """A synthesizer over the installed speaking packs; each pack is verified and loaded when first used."""
+        from reader.speech import packs
+
+        found = [(path, m) for path, m in packs.find_packs(search_dirs)
+                 if "acoustic" in m.stages and "vocoder" in m.stages]
+        if not found:
+            raise PackError("No voice pack is installed; run `reader packs build` to build the default ones.")
+        paths = {m.name: path for path, m in found}
+        pool = SessionPool(getattr(settings, "memory_budget_mb", None))
+        dictionary = _dictionary(settings)
+
+        def loader(name: str) -> Pipeline:
+            pack = packs.open_pack(paths[name])
+            return Pipeline.load(pack, settings, pool=pool, plan=plan, dictionary=dictionary)
+
+        return cls(settings=settings, loader=loader, available=[m for _, m in found],
+                   default_pack=default_pack, **kwargs)
+
+    @property
+    def pack_names(self) -> list[str]:
+        return list(self._manifests)
+
+    def pipeline(self, name: str) -> Pipeline:
+        """The loaded pipeline of a pack (loading it now if needed)."""
+        with self._lock:
+            if name not in self._pipelines:
+                if name not in self._manifests or self._loader is None:
+                    raise PackError(f"There is no voice pack named {name}; installed: {', '.join(self._manifests) or 'none'}.")
+                self._pipelines[name] = self._loader(name)
+            return self._pipelines[name]
+
+    def release_stages(self) -> None:
+        """Unload every stage session not running now (e.g. when reading pauses); they reload on use."""
+        with self._lock:
+            for p in self._pipelines.values():
+                if p.pool is not None:
+                    p.pool.release_all()
+
+    def pack_for_voice(self, voice: str) -> str | None:
+        """The pack that has a stock voice of this id (the first one of a blend)."""
+        first = voice.replace(",", "+").split("+")[0].split(":")[0].split("*")[0].strip()
+        for m in self._manifests.values():
+            if first in [v.id for v in getattr(m, "voices", ())]:
+                return m.name
+        return None
+
+    def pack_with(self, lang: str, prefer_tier: str = "rich") -> str | None:
+        """A pack that reads `lang`, preferring a tier."""
+        names = [m.name for m in self._manifests.values() if lang in m.languages]
+        names.sort(key=lambda n: self._manifests[n].tier != prefer_tier)
+        return names[0] if names else None
+
+    # --- streaming --------------------------------------------------------------------------------
+
+    def stream(self, sentences: Iterable[SpeechText | str | Any], options: SynthesisOptions = SynthesisOptions()
+               ) -> Iterator[AudioChunk]:
+        """AudioChunks of the sentences, in order, made by a background thread ahead of the consumer.
+        Closing the iterator or cancel() stops the work at once."""
+        self.cancel()
+        control = RunControl()
+        chunks: queue.Queue = queue.Queue(maxsize=self.queue_chunks)
+        worker = threading.Thread(target=self._work, args=(list(sentences), options, control, chunks),
+                                  name="speech-synthesis", daemon=True)
+        with self._lock:
+            self._control, self._queue, self.worker = control, chunks, worker
+        worker.start()
+        try:
+            while True:
+                item = chunks.get()
+                if item is _END or control.cancelled:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            control.cancel()
+
+    def cancel(self) -> None:
+        """Stop the current stream now: running models are terminated, queued chunks dropped. Returns
+        at once (it does not wait for the worker thread, which ends within milliseconds)."""
+        with self._lock:
+            control, chunks = self._control, self._queue
+        if control is None or chunks is None:
+            return
+        control.cancel()
+        try:
+            while True:
+                chunks.get_nowait()
+        except queue.Empty:
+            pass
+        try:
+            chunks.put_nowait(_END)
+        except queue.Full:  # pragma: no cover - just drained; only a racing worker put could fill it
+            pass
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the worker thread to end; True if it has."""
+        worker = self.worker
+        if worker is None:
+            return True
+        worker.join(timeout)
+        return not worker.is_alive()
+
+    def _put(self, chunks: queue.Queue, item: Any, control: RunControl) -> None:
+        while True:
+            if control.cancelled:
+                raise Cancelled("cancelled")
+            try:
+                chunks.put(item, timeout=POLL_S)
+                return
+            except queue.Full:
+                continue
+
+    def _notice(self, notice: Notice) -> None:
+        log.warning("%s", notice.message)
+        self.notices.append(notice)
+        if self.on_notice is not None:
+            try:
+                self.on_notice(notice)
+            except Exception:  # a UI callback must not stop the reading
+                log.exception("notice callback failed")
+
+    def _work(self, sentences: list[Any], options: SynthesisOptions, control: RunControl,
+              chunks: queue.Queue) -> None:
+        try:
+            self._speak_all(sentences, options, control, chunks)
+            self._put(chunks, _END, control)
+        except Cancelled:
+            pass
+        except BaseException as exc:  # handed to the consumer, who raises it in its own thread
+            if not isinstance(exc, ReaderError):
+                log.exception("speech worker failed")
+            try:
+                self._put(chunks, exc, control)
+            except Cancelled:
+                pass
+
+    def _speak_all(self, sentences: list[Any], options: SynthesisOptions, control: RunControl,
+                   chunks: queue.Queue) -> None:
+        from reader.text.sentences import detect_lang
+
+        prosody = options.prosody()
+        chosen = options.pack or (self.pack_for_voice(options.voice) if options.voice else None)
+        pinned = bool(options.pack) or not options.allow_downgrade
+        current = chosen or self.default_pack
+        if current is None:
+            raise PackError("No voice pack is installed; run `reader packs build` to build the default ones.")
+        voices: dict[str, Any] = {}
+        fallback_said: set[tuple[str, str]] = set()
+        for i, item in enumerate(sentences):
+            if control.cancelled:
+                return
+            sid, text, lang = _as_sentence(item, i)
+            if options.lang != "auto":
+                lang = options.lang
+            elif lang == "auto":
+                lang = detect_lang(text)
+            name = current
+            if lang not in self._manifests[name].languages:
+                other = self.pack_with(lang)
+                if other is None:
+                    from reader.speech.g2p import UnsupportedAlphabet
+
+                    raise UnsupportedAlphabet(
+                        f"The {name} voice cannot read {_LANG.get(lang, lang)} and no installed pack can; "
+                        "run `reader packs build` to build the rich pack (Kokoro), which reads English and Chinese."
+                    )
+                if (name, other) not in fallback_said:
+                    fallback_said.add((name, other))
+                    self._notice(Notice("fallback", f"The {name} voice cannot read {_LANG.get(lang, lang)}; "
+                                        f"{_LANG.get(lang, lang)} sentences are read by the {other} pack.", sid))
+                name = other
+            pipeline = self.pipeline(name)
+            if name not in voices:
+                spec = options.voice if name == (chosen or self.default_pack) else None
+                voices[name] = pipeline.voice(spec, control=control)
+            voice = voices[name]
+            voices[name] = dataclasses.replace(voice, speaker_ms=0.0)  # encoder time counted once
+            report = self._speak_one(pipeline, sid, text, lang, voice, prosody, control, chunks)
+            if report is None:
+                continue
+            if not pinned and name == current and self._too_slow(name, report.times.rtf):
+                fast = self._fast_pack_for(lang, exclude=name)
+                if fast is not None:
+                    self._downgraded_from.add(name)
+                    current = fast
+                    self._notice(Notice(
+                        "downgrade",
+                        f"This machine is too slow for the {name} voice (it needed {report.times.rtf:.2f} s "
+                        f"of work per second of speech); switching to the faster {fast} voice.", sid))
+
+    def _speak_one(self, pipeline: Pipeline, sid: int, text: str, lang: str, voice: Any, prosody: Prosody,
+                   control: RunControl, chunks: queue.Queue) -> SentenceReport | None:
+        """Synthesize one sentence into the queue under its deadline (work time, not waiting time)."""
+        control.renew()
+        gen = pipeline.synthesize(text, sentence_id=sid, lang=lang, voice=voice, prosody=prosody, control=control)
+        work = 0.0
+        try:
+            while True:
+                remaining = self.timeout_s - work
+                if remaining <= 0:
+                    control.expire()
+                timer = threading.Timer(max(remaining, 0.0), control.expire)
+                timer.daemon = True
+                timer.start()
+                t0 = time.perf_counter()
+                try:
+                    chunk = next(gen)
+                except StopIteration:
+                    return None
+                finally:
+                    timer.cancel()
+                    work += time.perf_counter() - t0
+                self._put(chunks, chunk, control)
+                if chunk.last:
+                    report = SentenceReport(sid, pipeline.name, chunk.times or StageTimes())
+                    self.reports.append(report)
+                    return report
+        except Cancelled as stop:
+            if stop.reason != "timeout" or control.cancelled:
+                raise
+            control.renew()
+            self._notice(Notice("timeout", f"Sentence {sid + 1} took more than {self.timeout_s:g} s to "
+                                f"synthesize and was skipped; reading goes on with the next one.", sid))
+            return None
+        except ReaderError as exc:
+            if self.on_error == "raise":
+                raise
+            self._notice(Notice("skipped", f"Sentence {sid + 1} was skipped: {exc.message}", sid))
+            return None
+        finally:
+            gen.close()
+
+    def _too_slow(self, name: str, rtf: float) -> bool:
+        window = self._rtfs.setdefault(name, collections.deque(maxlen=RTF_WINDOW))
+        if rtf > 0:
+            window.append(rtf)
+        return len(window) == RTF_WINDOW and sum(window) / len(window) > self.slow_rtf
+
+    def _fast_pack_for(self, lang: str, exclude: str) -> str | None:
+        for m in self._manifests.values():
+            if m.name != exclude and m.tier == "fast" and lang in m.languages:
+                return m.name
+        return None
+
+
+@dataclass(frozen=True)
+class _VoiceId:
+    id: str
+
+
+@dataclass(frozen=True)
+class _PipelineInfo:
+    name: str
+    tier: str
+    languages: tuple[str, ...]
+    voices: tuple = ()
+
+
+_LANG = {"zh": "Chinese", "en": "English", "ja": "Japanese"}
+
+
+def _as_sentence(item: Any, index: int) -> tuple[int, str, str]:
+    """(id, text, lang) of a SpeechText, a reader.text.document.Sentence or a plain string."""
+    if isinstance(item, str):
+        return index, item, "auto"
+    return int(getattr(item, "id", index)), str(item.text), str(getattr(item, "lang", "auto") or "auto")
+
+
+def _dictionary(settings: Any) -> Any:
+    """The user's pronunciation dictionary, or None when there is none."""
+    path = getattr(settings, "dictionary_file", None)
+    if path is None or not Path(path).exists():
+        return None
+    from reader.text.dictionary import PronunciationDictionary
+
+    return PronunciationDictionary.load(path)
