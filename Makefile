@@ -14,6 +14,7 @@ run: setup
 	$(BIN)/reader $(SAMPLE)
 
 test: setup
+	@bash scripts/ensure-system.sh test
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: setup

@@ -15,7 +15,7 @@ from reader.settings import DEFAULT_MAX_TOKENS, PUNCTUATION_LEVELS, Settings
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("open", "clip", "extract", "sentences", "dict", "bench", "say", "packs")
+COMMANDS = ("open", "clip", "extract", "sentences", "dict", "bench", "say", "packs", "vault")
 
 
 def _positive_tokens(value: str) -> int:
@@ -77,9 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object a line")
     p.add_argument("--pack", help="measure only this voice pack")
 
-    from reader.speech.commands import register
+    from reader.speech.commands import register as speech_commands
+    from reader.vault.commands import register as vault_commands
 
-    HANDLERS.update(register(sub))
+    HANDLERS.update(speech_commands(sub))
+    HANDLERS.update(vault_commands(sub))
     return parser
 
 

@@ -311,7 +311,8 @@ class ReadingSession:
     def options(self, **changes: Any) -> Any:
         from reader.speech.synthesizer import SynthesisOptions
 
-        return SynthesisOptions(voice=self.state.voice, rate=self.state.rate, pitch=self.state.pitch, **changes)
+        values = {"voice": self.state.voice, "rate": self.state.rate, "pitch": self.state.pitch}
+        return SynthesisOptions(**{**values, **changes})
 
     # -- speech ------------------------------------------------------------------------------------
     def synthesizer(self) -> Any:

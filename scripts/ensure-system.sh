@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the app needs when they are missing: libportaudio2 (audio output) and,
-# with the argument `venv`, python3-venv. As root it runs apt-get; otherwise it says what to install.
+# with the argument `venv`, python3-venv; with `test`, also tmux (the tests drive the app in a real
+# terminal). As root it runs apt-get; otherwise it says what to install.
 set -eu
 want=()
 if [ "${1:-}" = venv ]; then
@@ -9,6 +10,7 @@ if [ "${1:-}" = venv ]; then
   [ -n "$v" ] && want+=("python$v-venv")
 else
   if ! ldconfig -p 2>/dev/null | grep -q 'libportaudio\.so\.2'; then want+=("libportaudio2"); fi
+  if [ "${1:-}" = test ] && ! command -v tmux >/dev/null; then want+=("tmux"); fi
 fi
 [ ${#want[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then

@@ -124,8 +124,9 @@ class ReaderApp(App[int]):
     ]
 
     def __init__(self, settings: Settings, document: Document | None = None, *, source: str | None = None,
-                 password: str | None = None, session_factory=ReadingSession) -> None:
+                 password: str | None = None, session_factory=ReadingSession, warm_up: bool = True) -> None:
         super().__init__()
+        self.warm_up = warm_up  # load the voice as soon as a document opens, so the first play is fast
         self.settings = settings
         self.document = document
         self.source = source
@@ -143,12 +144,15 @@ class ReaderApp(App[int]):
     def compose(self) -> ComposeResult:
         yield Header()
         with Vertical(id="main"):
-            yield VerticalScroll(id="document")
+            # Not focusable: the arrow keys move the reading place, not the scroll position.
+            yield VerticalScroll(id="document", can_focus=False)
             yield ProgressBar(id="progress", show_eta=False)
             yield Static("", id="spoken")
             with Vertical(id="debug"):
                 yield Static("", id="timing")
-                yield RichLog(id="log", max_lines=500, wrap=True)
+                log_view = RichLog(id="log", max_lines=500, wrap=True)
+                log_view.can_focus = False  # the arrow keys belong to the reading place
+                yield log_view
         yield Static("", id="message")
         yield Static("", id="status")
         yield Footer()
@@ -216,7 +220,8 @@ class ReaderApp(App[int]):
             self._say(f"{doc.title}. Resuming at sentence {self.session.current + 1}.")
         else:
             self._say(f"{doc.title}. Press space to read.")
-        self.session.warm_up()
+        if self.warm_up:
+            self.session.warm_up()
 
     # -- events from the session (any thread) ------------------------------------------------------
     def _on_session_event(self, event: ReadingEvent) -> None:
@@ -242,10 +247,11 @@ class ReaderApp(App[int]):
             self._timing(event.sentence, event.data)
         elif event.kind == "progress":
             if event.data is not None and event.data >= 1.0:
-                self._progress_done()
-                self._message(event.message)
+                self._progress_done()  # the message line keeps what was said last (a greeting, an error)
+                self.post_log(event.message)
             else:
-                self._progress(event.message, event.data)
+                # Only the bar: the message line keeps the greeting or the answer the user is reading.
+                self._progress(event.message, event.data, quiet=True)
 
     # -- display -----------------------------------------------------------------------------------
     _shown: int | None = None
@@ -288,14 +294,17 @@ class ReaderApp(App[int]):
         else:
             self._message(text)
 
-    def _progress(self, label: str, fraction: float | None) -> None:
+    def _progress(self, label: str, fraction: float | None, *, quiet: bool = False) -> None:
         bar = self.query_one("#progress", ProgressBar)
         bar.display = True
         if fraction is None:
             bar.update(total=None)
         else:
             bar.update(total=100, progress=round(fraction * 100))
-        self._message(label)
+        if quiet:
+            self.post_log(label)
+        else:
+            self._message(label)
 
     def _progress_done(self) -> None:
         self.query_one("#progress", ProgressBar).display = False

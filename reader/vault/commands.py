@@ -1,0 +1,204 @@
+"""The `vault` subcommand (init, passwd, lock, check, export, import) and passphrase input. Each command
+unlocks the vault for its own run only; with no agent and no cached key, `vault lock` has nothing to remove."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import stat
+from pathlib import Path
+from typing import Any, Callable
+
+from reader.settings import Settings
+from reader.vault.errors import PassphraseError
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+
+PASSPHRASE_ENV = "READER_PASSPHRASE_FILE"
+VAULT_FOLDER = "vault"
+# A passphrase file is one line; anything much longer was named by mistake (and is not read whole).
+MAX_PASSPHRASE_FILE_BYTES = 64 * 1024
+
+EMPTY = "The passphrase is empty; an empty passphrase would leave the vault open to anyone."
+LOCK_MESSAGE = ("Nothing is left unlocked: each `reader vault` command unlocks the vault for its own run and "
+                "wipes the keys when it ends, and no agent or cached key is kept; a running reader app locks "
+                "its vault itself after the idle time or when you lock it there.")
+
+
+def vault_folder(settings: Settings) -> Path:
+    return settings.home / VAULT_FOLDER
+
+
+def _read_passphrase_file(path: str) -> str:
+    try:
+        with open(path, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            data = handle.read(MAX_PASSPHRASE_FILE_BYTES)
+    except OSError as exc:
+        raise PassphraseError(f"The passphrase file {path} cannot be read ({exc.strerror}).") from None
+    if stat.S_ISREG(info.st_mode) and info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        log.warning("the passphrase file %s can be read by other users; chmod 600 it", path)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise PassphraseError(f"The passphrase file {path} is not UTF-8 text.") from None
+    line = text.split("\n", 1)[0]
+    return line[:-1] if line.endswith("\r") else line
+
+
+def read_passphrase(args: argparse.Namespace, *, confirm: bool = False, file_option: str = "passphrase_file",
+                    env: str | None = PASSPHRASE_ENV, prompt: str = "Vault passphrase: ") -> str:
+    """The passphrase from `--passphrase-file` (or $READER_PASSPHRASE_FILE), else typed at a prompt.
+
+    A file gives its first line without the line ending. At a prompt, `confirm` asks twice (for a new
+    passphrase). An empty passphrase is refused.
+    """
+    path = getattr(args, file_option, None) or (os.environ.get(env) if env else None)
+    if path:
+        passphrase = _read_passphrase_file(path)
+    else:
+        try:
+            passphrase = getpass.getpass(prompt)
+            if confirm and passphrase:
+                again = getpass.getpass("Repeat it: ")
+                if again != passphrase:
+                    raise PassphraseError("The two passphrases differ; nothing was changed.")
+        except EOFError:
+            raise PassphraseError("No passphrase was typed; type one at the prompt or give --passphrase-file.") from None
+    if not passphrase:
+        raise PassphraseError(EMPTY)
+    return passphrase
+
+
+def _passphrase_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--passphrase-file", metavar="PATH",
+                        help=f"read the vault passphrase from the first line of PATH (or ${PASSPHRASE_ENV}); "
+                             "otherwise you are asked for it")
+
+
+def register(subparsers: Any) -> dict[str, Handler]:
+    """Add `vault` to the CLI's subparsers; returns {command: handler}."""
+    p = subparsers.add_parser(
+        "vault", help="the encrypted voice vault: create it, change its passphrase, check it, back it up",
+        description="The voice vault keeps recordings, speaker embeddings, voice presets and consent records "
+                    "encrypted under your passphrase. Each command unlocks it for its own run only.")
+    sub = p.add_subparsers(dest="vault_command", metavar="ACTION", required=True)
+    c = sub.add_parser("init", help="create an empty vault (asks for a new passphrase twice)")
+    _passphrase_option(c)
+    c = sub.add_parser("passwd", help="change the passphrase (the records are not re-encrypted)")
+    _passphrase_option(c)
+    c.add_argument("--new-passphrase-file", metavar="PATH", help="read the new passphrase from PATH's first line")
+    c = sub.add_parser("lock", help="confirm that nothing stays unlocked")
+    _passphrase_option(c)  # accepted so scripts can pass it to every vault command; lock needs none
+    c = sub.add_parser("check", help="read every record and report damaged ones and leftover files")
+    _passphrase_option(c)
+    c.add_argument("--repair", action="store_true",
+                   help="remove leftovers of interrupted writes (damaged records are only reported)")
+    c = sub.add_parser("export", help="write an encrypted backup of every record to FILE")
+    c.add_argument("file", metavar="FILE")
+    _passphrase_option(c)
+    c.add_argument("--export-passphrase-file", metavar="PATH",
+                   help="read the backup's passphrase from PATH's first line (otherwise asked for, twice)")
+    c = sub.add_parser("import", help="merge a backup FILE into the vault (newer records of yours are kept)")
+    c.add_argument("file", metavar="FILE")
+    _passphrase_option(c)
+    c.add_argument("--export-passphrase-file", metavar="PATH",
+                   help="read the passphrase the backup was made with from PATH's first line")
+    return {"vault": cmd_vault}
+
+
+def cmd_vault(args: argparse.Namespace, settings: Settings) -> int:
+    handlers = {"init": _init, "passwd": _passwd, "lock": _lock, "check": _check, "export": _export,
+                "import": _import}
+    return handlers[args.vault_command](args, settings)
+
+
+def _open(args: argparse.Namespace, settings: Settings) -> tuple[Any, str]:
+    from reader.vault.store import Vault
+
+    folder = vault_folder(settings)
+    if not Vault.exists(folder):
+        from reader.vault.errors import VaultMissing
+
+        raise VaultMissing()
+    passphrase = read_passphrase(args)
+    return Vault.open(folder, passphrase), passphrase
+
+
+def _init(args: argparse.Namespace, settings: Settings) -> int:
+    from reader.vault.errors import VaultExists
+    from reader.vault.store import Vault
+
+    folder = vault_folder(settings)
+    if Vault.exists(folder):
+        raise VaultExists(f"There is already a vault in {folder}; `reader vault passwd` changes its passphrase.")
+    with Vault.create(folder, read_passphrase(args, confirm=True, prompt="New vault passphrase: ")):
+        pass
+    print(f"Created an empty encrypted vault in {folder}. Keep the passphrase safe: without it nothing in "
+          "the vault can be recovered.")
+    return 0
+
+
+def _passwd(args: argparse.Namespace, settings: Settings) -> int:
+    vault, old = _open(args, settings)
+    with vault:
+        new = read_passphrase(args, confirm=True, file_option="new_passphrase_file", env=None,
+                              prompt="New vault passphrase: ")
+        vault.change_passphrase(old, new)
+    print("Changed the vault passphrase; the old one no longer opens it.")
+    return 0
+
+
+def _lock(args: argparse.Namespace, settings: Settings) -> int:
+    print(LOCK_MESSAGE)
+    return 0
+
+
+def _check(args: argparse.Namespace, settings: Settings) -> int:
+    vault, _ = _open(args, settings)
+    with vault:
+        problems = vault.check(repair=args.repair)
+        count = len(vault.list())
+    damage = [p for p in problems if p.is_damage]
+    for problem in problems:
+        print(problem.message)
+    if damage:
+        print(f"{len(damage)} of {count} records cannot be read; the others are fine.")
+        return 1
+    leftovers = [p for p in problems if not p.is_damage and not p.repaired]
+    hint = " (`reader vault check --repair` removes the leftovers)" if leftovers else ""
+    print(f"All {count} records are readable{hint}.")
+    return 0
+
+
+def _export(args: argparse.Namespace, settings: Settings) -> int:
+    vault, _ = _open(args, settings)
+    with vault:
+        backup_passphrase = read_passphrase(args, confirm=True, file_option="export_passphrase_file", env=None,
+                                            prompt="Passphrase for the backup: ")
+        report = vault.export(args.file, backup_passphrase)
+    for problem in report.damaged:
+        print(f"Left out: {problem.message}")
+    print(f"Wrote an encrypted backup of {len(report.records)} records to {report.path}.")
+    return 1 if report.damaged else 0
+
+
+def _import(args: argparse.Namespace, settings: Settings) -> int:
+    from reader.vault.store import describe
+
+    vault, _ = _open(args, settings)
+    with vault:
+        backup_passphrase = read_passphrase(args, file_option="export_passphrase_file", env=None,
+                                            prompt="Passphrase of the backup: ")
+        report = vault.import_(args.file, backup_passphrase)
+    for info in report.kept:
+        print(f"Kept yours: {describe(info)} in the vault is newer than the backup's copy.")
+    for info in report.replaced:
+        print(f"Updated: {describe(info)} from the backup's newer copy.")
+    print(f"Imported {len(report.added)} new and {len(report.replaced)} updated records; kept {len(report.kept)} "
+          f"newer ones of yours; {len(report.skipped)} were already there.")
+    return 0

@@ -1,0 +1,1068 @@
+"""The encrypted voice vault: `header`, sealed `index` and `records/*.rec` in READER_HOME/vault/.
+Format, keys and what crypto-shredding guarantees: reader/vault/README.md."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, TypeVar
+
+from reader.fileio import write_atomic
+from reader.vault import records
+from reader.vault.crypto import SALT_BYTES, KdfParams, SecretKey, derive_kek, random_bytes, unwrap_key, wrap_key
+from reader.vault.errors import (
+    BackupError,
+    DamagedData,
+    InvalidRecord,
+    PassphraseError,
+    RecordDamaged,
+    RecordNotFound,
+    VaultDamaged,
+    VaultError,
+    VaultExists,
+    VaultLocked,
+    VaultMissing,
+    VaultTooNew,
+    VaultWriteError,
+    WrongPassphrase,
+)
+from reader.vault.records import (
+    FILE_BACKUP,
+    FILE_INDEX,
+    FILE_RECORD,
+    FILE_VAULT_HEADER,
+    Index,
+    IndexEntry,
+    KeyHeader,
+    RecordInfo,
+    StreamContext,
+)
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+HEADER_FILE = "header"
+INDEX_FILE = "index"
+RECORDS_DIR = "records"
+LOCK_FILE = "lock"
+RECORD_SUFFIX = ".rec"
+TEMP_SUFFIX = ".tmp"  # reader.fileio.write_atomic's and _AtomicWriter's temp files: ".NAME.XXXX.tmp"
+# check(repair=True) leaves alone leftovers touched this recently: another process may be writing them.
+LEFTOVER_MIN_AGE_S = 60.0
+
+EMPTY_PASSPHRASE = "The passphrase is empty; an empty passphrase would leave the vault open to anyone."
+INDEX_DAMAGED = ("The vault index is damaged or was tampered with; no record can be found without it, "
+                 "so restore the vault from a backup (`reader vault import` into a new vault).")
+INDEX_MISSING = ("The vault index is missing; restore the vault from a backup "
+                 "(`reader vault import` into a new vault).")
+
+# How a record is named in messages, by kind; other kinds read "the <kind> record".
+KIND_NOUNS = {
+    "recording": "recording",
+    "embedding": "speaker embedding",
+    "preset": "voice preset",
+    "consent": "consent record",
+    "archive": "archive recording",
+    "archive-meta": "archive description",
+}
+
+
+def describe(info: RecordInfo) -> str:
+    """The human name of a record for messages, e.g. "The recording 'grandma-1'"."""
+    return f"The {KIND_NOUNS.get(info.kind, info.kind + ' record')} '{info.name}'"
+
+
+def _damaged_message(info: RecordInfo) -> str:
+    return f"{describe(info)} is damaged or was tampered with; the other records are fine."
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding of `check`: `kind` is "damaged", "missing", "too-new" (a record) or "leftover" (a file
+    from an interrupted write, harmless) or "unknown" (a file the vault did not make)."""
+
+    kind: str
+    message: str
+    record_id: str | None = None
+    name: str | None = None
+    path: Path | None = None
+    repaired: bool = False
+
+    @property
+    def is_damage(self) -> bool:
+        return self.kind in ("damaged", "missing", "too-new")
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What `import_` did with each record of the backup (the RecordInfo is the backup's)."""
+
+    added: tuple[RecordInfo, ...] = ()
+    replaced: tuple[RecordInfo, ...] = ()  # the backup's copy was newer than ours
+    kept: tuple[RecordInfo, ...] = ()  # ours was newer: the backup's copy was not imported
+    skipped: tuple[RecordInfo, ...] = ()  # the same record, same time: nothing to do
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    path: Path
+    records: tuple[RecordInfo, ...]
+    damaged: tuple[Problem, ...]  # records left out of the backup because they could not be read
+
+
+class _AtomicWriter:
+    """A streamed write_atomic: temp file in the target folder, fsync, rename, fsync the folder."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)  # mode 0600
+        self._tmp = Path(tmp)
+        self._file = os.fdopen(fd, "wb")
+
+    def write(self, data: bytes) -> None:
+        self._file.write(data)
+
+    def commit(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(self._tmp, self.path)
+        _fsync_dir(self.path.parent)
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError):
+            self._file.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._tmp)
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """An OSError while writing (disk full, permissions) becomes one sentence; the write was atomic."""
+    try:
+        yield
+    except OSError as exc:
+        raise VaultWriteError(f"{path} cannot be written ({exc.strerror or exc}); nothing was changed.") from None
+
+
+def _write_stream(path: Path, pieces: Iterable[bytes]) -> None:
+    with _writing(path):
+        writer = _AtomicWriter(path)
+        try:
+            for piece in pieces:
+                writer.write(piece)
+            writer.commit()
+        except BaseException:
+            writer.abort()
+            raise
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    with _writing(path):
+        write_atomic(path, data)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_if_old(path: Path, min_age_s: float) -> bool:
+    try:
+        if time.time() - path.stat().st_mtime < min_age_s:
+            return False
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    return True
+
+
+def _check_passphrase(passphrase: object) -> str:
+    if not isinstance(passphrase, str) or not passphrase:
+        raise PassphraseError(EMPTY_PASSPHRASE)
+    return passphrase
+
+
+def _read_header(folder: Path) -> KeyHeader:
+    path = folder / HEADER_FILE
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(records.KEY_HEADER_BYTES + 1)
+    except FileNotFoundError:
+        raise VaultMissing() from None
+    except OSError as exc:
+        raise VaultError(f"The vault header {path} cannot be read ({exc.strerror}).") from None
+    try:
+        return KeyHeader.parse(data, file_type=FILE_VAULT_HEADER)
+    except DamagedData:
+        raise VaultDamaged(f"The vault header {path} is damaged; restore the vault from a backup "
+                           "(`reader vault import` into a new vault).") from None
+
+
+def _new_key_header(file_type: int, passphrase: str, key: SecretKey, params: KdfParams,
+                    vault_id: bytes) -> KeyHeader:
+    """A header whose wrapped key is `key` under Argon2id(passphrase, fresh salt)."""
+    header = KeyHeader(file_type=file_type, vault_id=vault_id, kdf=params, salt=random_bytes(SALT_BYTES),
+                       wrapped_key=b"")
+    kek = derive_kek(passphrase, header.salt, params)
+    try:
+        return replace(header, wrapped_key=wrap_key(kek, key, header.wrap_ad()))
+    finally:
+        kek.wipe()
+
+
+def _unwrap_header(header: KeyHeader, passphrase: str) -> SecretKey:
+    """The key in `header`; any failure is "Wrong passphrase." and nothing more (no hint which part failed)."""
+    kek = derive_kek(passphrase, header.salt, header.kdf)
+    try:
+        return unwrap_key(kek, header.wrapped_key, header.wrap_ad())
+    except DamagedData:
+        raise WrongPassphrase() from None
+    finally:
+        kek.wipe()
+
+
+def _index_context(vault_id: bytes) -> StreamContext:
+    return StreamContext(vault_id=vault_id, record_id="index", kind="index", file_id="index")
+
+
+def _backup_context(backup_id: bytes) -> StreamContext:
+    return StreamContext(vault_id=backup_id, record_id="backup", kind="backup", file_id="backup")
+
+
+class RecordStream:
+    """Plaintext segments of one record, each authenticated before it is handed out.
+
+    Iterate it, or use it as a context manager. A failure mid-way raises RecordDamaged naming the record:
+    a player that already played earlier segments heard only authentic audio, but not all of it.
+    """
+
+    def __init__(self, vault: "Vault", entry: IndexEntry, key: SecretKey, path: Path) -> None:
+        self.info = entry.info
+        self._vault = vault
+        try:
+            self._file = open(path, "rb")
+        except FileNotFoundError:
+            raise RecordDamaged(f"{describe(self.info)} is missing from the vault folder; the other records are fine.",
+                                record_id=self.info.id, name=self.info.name) from None
+        except OSError as exc:
+            raise RecordDamaged(f"{describe(self.info)} cannot be read ({exc.strerror}); the other records are fine.",
+                                record_id=self.info.id, name=self.info.name) from None
+        ctx = StreamContext(vault_id=vault._vault_id, record_id=self.info.id, kind=self.info.kind,
+                            file_id=entry.file_id)
+        self._segments = records.open_stream(key, ctx, self._file, file_type=FILE_RECORD,
+                                             expected_size=self.info.size)
+
+    def __iter__(self) -> "RecordStream":
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            segment = next(self._segments)
+        except StopIteration:
+            self.close()
+            raise
+        except DamagedData:
+            self.close()
+            raise RecordDamaged(_damaged_message(self.info), record_id=self.info.id, name=self.info.name) from None
+        except VaultTooNew:
+            self.close()
+            raise VaultTooNew(f"{describe(self.info)} was made by a newer version of the reader; "
+                              "update the reader to open it.") from None
+        except OSError as exc:
+            self.close()
+            raise RecordDamaged(f"{describe(self.info)} cannot be read ({exc.strerror}); the other records are fine.",
+                                record_id=self.info.id, name=self.info.name) from None
+        self._vault.touch()
+        return segment
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> "RecordStream":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self._file.close()
+
+
+class Vault:
+    """An unlocked vault. Make one with `Vault.create` or `Vault.open`; `lock()` wipes its keys.
+
+    Thread-safe; several processes may use one vault folder (writers take an exclusive file lock and
+    re-read the index before changing it).
+    """
+
+    def __init__(self, folder: Path, header: KeyHeader, data_key: SecretKey) -> None:
+        self.folder = folder
+        self._header = header
+        self._vault_id = header.vault_id
+        self._data_key = data_key
+        self._keys: dict[str, SecretKey] = {}  # unwrapped group and record keys, by key id
+        self._in_flight: set[SecretKey] = set()  # per-record keys of writes not yet in the index
+        self._index: Index | None = None
+        self._index_stamp: tuple | None = None
+        self._mutex = threading.RLock()
+        self._last_used = time.monotonic()
+
+    # --- creating and opening -------------------------------------------------------------------------
+
+    @staticmethod
+    def exists(folder: Path | str) -> bool:
+        return (Path(folder) / HEADER_FILE).is_file()
+
+    @classmethod
+    def create(cls, folder: Path | str, passphrase: str, *, kdf_params: KdfParams | None = None) -> "Vault":
+        """A new, empty vault in `folder`; VaultExists if there is one already."""
+        folder = Path(folder)
+        passphrase = _check_passphrase(passphrase)
+        if cls.exists(folder):
+            raise VaultExists(f"There is already a vault in {folder}; open it, or move it away to start a new one.")
+        params = kdf_params or KdfParams()
+        (folder / RECORDS_DIR).mkdir(parents=True, exist_ok=True)
+        for path in (folder, folder / RECORDS_DIR):
+            with contextlib.suppress(OSError):
+                os.chmod(path, 0o700)
+        data_key = SecretKey.generate()
+        header = _new_key_header(FILE_VAULT_HEADER, passphrase, data_key, params, random_bytes(records.ID_BYTES))
+        vault = cls(folder, header, data_key)
+        with vault._file_lock():
+            if cls.exists(folder):  # another process won the race
+                data_key.wipe()
+                raise VaultExists(f"There is already a vault in {folder}; open it, or move it away to start a new one.")
+            # The index first: the header is what makes a vault exist, so a crash before it leaves no vault.
+            vault._write_index(Index(vault_id=vault._vault_id))
+            _write_file(folder / HEADER_FILE, header.to_bytes())
+        log.info("created a vault in %s", folder)
+        return vault
+
+    @classmethod
+    def open(cls, folder: Path | str, passphrase: str) -> "Vault":
+        """Unlock the vault in `folder`: VaultMissing, WrongPassphrase, VaultTooNew or VaultDamaged if not."""
+        folder = Path(folder)
+        header = _read_header(folder)
+        data_key = _unwrap_header(header, _check_passphrase(passphrase))
+        vault = cls(folder, header, data_key)
+        try:
+            with vault._mutex:
+                vault._current_index()
+        except BaseException:
+            vault.lock()
+            raise
+        return vault
+
+    # --- paths, locks, the index -------------------------------------------------------------------------
+
+    def _record_path(self, file_id: str) -> Path:
+        return self.folder / RECORDS_DIR / f"{file_id}{RECORD_SUFFIX}"
+
+    @contextlib.contextmanager
+    def _file_lock(self) -> Iterator[None]:
+        """Exclusive across processes (flock on the empty lock file), and across threads (the mutex)."""
+        with self._mutex:
+            try:
+                import fcntl
+            except ImportError:  # no flock (Windows): one process at a time is the user's to ensure
+                yield
+                return
+            self.folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # closing releases the flock
+
+    def _require_unlocked(self) -> None:
+        if self._data_key.wiped:
+            raise VaultLocked()
+
+    def _stamp(self) -> tuple | None:
+        try:
+            st = os.stat(self.folder / INDEX_FILE)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def _load_index(self) -> tuple[Index, tuple]:
+        path = self.folder / INDEX_FILE
+        try:
+            handle = open(path, "rb")
+        except FileNotFoundError:
+            raise VaultDamaged(INDEX_MISSING) from None
+        with handle:
+            st = os.fstat(handle.fileno())
+            if st.st_size > records.sealed_size(records.MAX_INDEX_BYTES):
+                raise VaultDamaged(INDEX_DAMAGED)
+            try:
+                data = b"".join(records.open_stream(self._data_key, _index_context(self._vault_id), handle,
+                                                    file_type=FILE_INDEX))
+                index = records.parse_index(data, vault_id=self._vault_id)
+            except DamagedData:
+                raise VaultDamaged(INDEX_DAMAGED) from None
+            except VaultTooNew:
+                raise VaultTooNew() from None
+        return index, (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def _set_index(self, index: Index, stamp: tuple | None) -> None:
+        self._index, self._index_stamp = index, stamp
+        for key_id in [k for k in self._keys if k not in index.keys]:
+            self._keys.pop(key_id).wipe()  # shredded (here or by another process): forget it here too
+
+    def _current_index(self) -> Index:
+        """The index, re-read when the file changed (another process wrote it). Call with the mutex held."""
+        self._require_unlocked()
+        index = self._index
+        if index is None or self._stamp() != self._index_stamp:
+            index, stamp = self._load_index()
+            self._set_index(index, stamp)
+        return index
+
+    def _write_index(self, index: Index) -> None:
+        data = index.to_bytes()
+        sealed = b"".join(records.seal_stream(self._data_key, _index_context(self._vault_id), [data],
+                                              file_type=FILE_INDEX))
+        _write_file(self.folder / INDEX_FILE, sealed)
+
+    def _commit(self, change: Callable[[Index], T]) -> T:
+        """Apply `change` to a freshly read index and write it atomically, all under the writer lock."""
+        with self._file_lock():
+            self._require_unlocked()
+            index, _ = self._load_index()
+            result = change(index)
+            self._remove_stale_index_temps()
+            self._write_index(index)
+            self._set_index(index, self._stamp())
+            return result
+
+    def _record_key(self, index: Index, key_id: str) -> SecretKey:
+        key = self._keys.get(key_id)
+        if key is None or key.wiped:
+            try:
+                key = unwrap_key(self._data_key, index.keys[key_id], records.record_key_ad(self._vault_id, key_id))
+            except (DamagedData, KeyError):
+                raise VaultDamaged(INDEX_DAMAGED) from None
+            self._keys[key_id] = key
+        return key
+
+    def _ensure_group(self, group: str) -> tuple[str, SecretKey]:
+        """The group's key, made and recorded in the index first if the group is new."""
+        with self._mutex:
+            index = self._current_index()
+            if group in index.groups:
+                key_id = index.groups[group]
+                return key_id, self._record_key(index, key_id)
+
+            key = SecretKey.generate()
+            key_id = records.new_id()
+            wrapped = wrap_key(self._data_key, key, records.record_key_ad(self._vault_id, key_id))
+
+            def add(index: Index) -> str:
+                if group not in index.groups:  # another process may have made it meanwhile
+                    index.keys[key_id] = wrapped
+                    index.groups[group] = key_id
+                return index.groups[group]
+
+            chosen = self._commit(add)
+            if chosen == key_id:
+                self._keys[key_id] = key
+                return key_id, key
+            key.wipe()
+            return chosen, self._record_key(self._current_index(), chosen)
+
+    def _remove_files(self, file_ids: Iterable[str]) -> None:
+        removed = False
+        for file_id in file_ids:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._record_path(file_id))
+                removed = True
+        if removed:
+            _fsync_dir(self.folder / RECORDS_DIR)
+
+    # --- records ------------------------------------------------------------------------------------
+
+    def put(self, kind: str, name: str, data: bytes, *, meta: dict | None = None,
+            group: str | None = None) -> RecordInfo:
+        """Store `data` as the record (kind, group, name), replacing one of the same kind, group and name."""
+        return self.put_stream(kind, name, [data], meta=meta, group=group)
+
+    def put_stream(self, kind: str, name: str, chunks: Iterable[bytes], *, meta: dict | None = None,
+                   group: str | None = None) -> RecordInfo:
+        """Store a record from an iterable of byte chunks (e.g. audio as it is recorded), sealing as it goes.
+
+        Nothing but ciphertext reaches the disk. The record file is written (atomically) before the index
+        refers to it, so a crash at any moment leaves the old record or the new, and at worst an orphan
+        file that `check(repair=True)` removes.
+        """
+        kind = records.validate_kind(kind)
+        name = records.validate_name(name)
+        group = records.validate_group(group)
+        meta = records.validate_meta(meta)
+        if isinstance(chunks, (bytes, bytearray, memoryview)):
+            chunks = [chunks]  # one blob, not an iterable of ints
+        self.touch()
+        with self._mutex:
+            existing = self._current_index().find(kind, name, group)
+        record_id = existing.info.id if existing else records.new_id()
+        own_wrapped: bytes | None = None
+        if group is not None:
+            key_id, key = self._ensure_group(group)
+        else:
+            # No group: the record gets its own key, so deleting it shreds it too.
+            key, key_id = SecretKey.generate(), records.new_id()
+            own_wrapped = wrap_key(self._data_key, key, records.record_key_ad(self._vault_id, key_id))
+        file_id = records.new_id()
+        path = self._record_path(file_id)
+        size = 0
+
+        def counted() -> Iterator[memoryview]:
+            nonlocal size
+            for chunk in chunks:
+                try:
+                    view = memoryview(chunk).cast("B")
+                except TypeError:
+                    raise InvalidRecord("Record data must be bytes (or a contiguous array).") from None
+                size += len(view)
+                self.touch()  # recording is use: the idle timer must not lock the vault mid-recording
+                yield view
+
+        ctx = StreamContext(vault_id=self._vault_id, record_id=record_id, kind=kind, file_id=file_id)
+        self._in_flight.add(key)
+        try:
+            _write_stream(path, records.seal_stream(key, ctx, counted(), file_type=FILE_RECORD))
+            old_files: list[str] = []
+
+            def add(index: Index) -> RecordInfo:
+                if group is not None and index.groups.get(group) != key_id:
+                    raise RecordNotFound(f"The group '{group}' was deleted while the record was being written; "
+                                         "the record was not saved.")
+                now = time.time()
+                created = now
+                for other in _same_record(index, record_id, kind, name, group):
+                    created = min(created, other.info.created)
+                    old_files.append(other.file_id)
+                    del index.records[other.info.id]
+                if own_wrapped is not None:
+                    index.keys[key_id] = own_wrapped
+                info = RecordInfo(id=record_id, kind=kind, name=name, group=group, meta=meta, created=created,
+                                  updated=now, size=size)
+                index.records[record_id] = IndexEntry(info=info, file_id=file_id, key_id=key_id)
+                return info
+
+            try:
+                info = self._commit(add)
+            except BaseException:
+                self._remove_files([file_id])
+                raise
+        except BaseException:
+            if own_wrapped is not None:
+                key.wipe()
+            raise
+        finally:
+            self._in_flight.discard(key)
+        if own_wrapped is not None:
+            with self._mutex:
+                if not self.locked:
+                    self._keys[key_id] = key
+        self._remove_files(old_files)
+        return _copy_info(info)
+
+    def info(self, record_id: str) -> RecordInfo:
+        with self._mutex:
+            entry = self._current_index().records.get(record_id)
+        if entry is None:
+            raise RecordNotFound(f"There is no record {record_id!r} in the vault.")
+        return _copy_info(entry.info)
+
+    def find(self, kind: str, name: str, group: str | None = None) -> RecordInfo | None:
+        with self._mutex:
+            entry = self._current_index().find(kind, name, group)
+        return None if entry is None else _copy_info(entry.info)
+
+    def open_stream(self, record_id: str) -> RecordStream:
+        """The record's plaintext as an iterator of authenticated segments (at most 64 KiB each)."""
+        self.touch()
+        with self._mutex:
+            index = self._current_index()
+            entry = index.records.get(record_id)
+            if entry is None:
+                raise RecordNotFound(f"There is no record {record_id!r} in the vault.")
+            key = self._record_key(index, entry.key_id)
+        return RecordStream(self, entry, key, self._record_path(entry.file_id))
+
+    def get(self, record_id: str) -> bytes:
+        """The whole record, verified to the last byte before it is returned."""
+        with self.open_stream(record_id) as stream:
+            return b"".join(stream)
+
+    def list(self, kind: str | None = None, group: str | None = None) -> list[RecordInfo]:
+        """Records from the encrypted index, oldest first, optionally of one kind and/or group."""
+        if kind is not None:
+            records.validate_kind(kind)
+        self.touch()
+        with self._mutex:
+            entries = list(self._current_index().records.values())
+        found = [e.info for e in entries
+                 if (kind is None or e.info.kind == kind) and (group is None or e.info.group == group)]
+        return [_copy_info(i) for i in sorted(found, key=lambda i: (i.created, i.name, i.id))]
+
+    def groups(self) -> list[str]:
+        with self._mutex:
+            return sorted(self._current_index().groups)
+
+    def delete(self, record_id: str) -> RecordInfo:
+        """Remove a record from the index, then its file. An ungrouped record's own key goes with it."""
+        self.touch()
+
+        def remove(index: Index) -> IndexEntry:
+            entry = index.records.pop(record_id, None)
+            if entry is None:
+                raise RecordNotFound(f"There is no record {record_id!r} in the vault.")
+            return entry
+
+        entry = self._commit(remove)
+        self._remove_files([entry.file_id])
+        return _copy_info(entry.info)
+
+    def delete_group(self, group: str) -> list[RecordInfo]:
+        """Crypto-shred a group: its records and its key leave the index in one atomic write.
+
+        From then on no copy of the group's record files (a backup, a disk image) can be decrypted with
+        this vault's passphrase, because the only wrapped copy of the group key was in the index. Not
+        covered: copies of an older index (a backup of the whole folder), exports, plaintext that left the
+        vault; reader/vault/README.md, "What deleting a voice guarantees", says exactly what is and is not.
+        """
+        group = records.validate_group(group)
+        self.touch()
+
+        def remove(index: Index) -> list[IndexEntry]:
+            if group not in index.groups:
+                raise RecordNotFound(f"There is no group '{group}' in the vault.")
+            gone = [e for e in index.records.values() if e.info.group == group]
+            for entry in gone:
+                del index.records[entry.info.id]
+            index.keys.pop(index.groups.pop(group), None)
+            return gone
+
+        gone = self._commit(remove)
+        self._remove_files(e.file_id for e in gone)
+        return [_copy_info(e.info) for e in sorted(gone, key=lambda e: (e.info.created, e.info.name))]
+
+    # --- checking -----------------------------------------------------------------------------------
+
+    def check(self, *, repair: bool = False, min_age_s: float = LEFTOVER_MIN_AGE_S) -> list[Problem]:
+        """Read every record to the end; list damaged or missing ones and leftover files.
+
+        With `repair`, leftovers (temp files and record files the index does not name, from interrupted
+        writes) older than `min_age_s` are removed. Damaged records are only reported: deleting them is
+        the user's decision.
+        """
+        self.touch()
+        with self._mutex:
+            entries = sorted(self._current_index().records.values(), key=lambda e: (e.info.created, e.info.name))
+        problems: list[Problem] = []
+        for entry in entries:
+            info = entry.info
+            try:
+                with self.open_stream(info.id) as stream:
+                    for _ in stream:
+                        pass
+            except RecordDamaged as exc:
+                kind = "missing" if not self._record_path(entry.file_id).exists() else "damaged"
+                problems.append(Problem(kind, exc.message, record_id=info.id, name=info.name))
+            except VaultTooNew as exc:
+                problems.append(Problem("too-new", exc.message, record_id=info.id, name=info.name))
+        with self._file_lock():  # no writer may index a file between the listing and the removal
+            referenced = {e.file_id for e in self._current_index().records.values()}
+            for path, what in self._leftovers(referenced):
+                repaired = repair and what == "leftover" and _remove_if_old(path, min_age_s)
+                message = (f"{path.name} is left over from an interrupted write"
+                           if what == "leftover" else f"{path.name} was not made by the vault")
+                message += "; removed." if repaired else "; it is harmless and ignored."
+                problems.append(Problem(what, message, path=path, repaired=repaired))
+        return problems
+
+    def clean_leftovers(self, *, min_age_s: float = LEFTOVER_MIN_AGE_S) -> list[Path]:
+        """Remove leftovers of interrupted writes without reading the records (cheap: the app may call it
+        after each unlock). Files touched in the last `min_age_s` may be another process's write; kept."""
+        self._require_unlocked()
+        with self._file_lock():
+            referenced = {e.file_id for e in self._current_index().records.values()}
+            return [path for path, what in self._leftovers(referenced)
+                    if what == "leftover" and _remove_if_old(path, min_age_s)]
+
+    def _remove_stale_index_temps(self) -> None:
+        """Temp files of the index and header: only ever written under the writer lock, which we hold, so
+        any that exist are leftovers of a crash. They go at once, because an old index holds the keys of
+        groups deleted since: leaving it would undo crypto-shredding."""
+        for path in self.folder.glob(".*" + TEMP_SUFFIX):
+            if path.name.startswith((f".{INDEX_FILE}.", f".{HEADER_FILE}.")):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+
+    def _leftovers(self, referenced: set[str]) -> Iterator[tuple[Path, str]]:
+        expected = {HEADER_FILE, INDEX_FILE, RECORDS_DIR, LOCK_FILE}
+        for folder, known in ((self.folder, expected), (self.folder / RECORDS_DIR, set())):
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.iterdir()):
+                name = path.name
+                if name in known:
+                    continue
+                if name.startswith(".") and name.endswith(TEMP_SUFFIX) and path.is_file():
+                    yield path, "leftover"
+                elif (folder.name == RECORDS_DIR and name.endswith(RECORD_SUFFIX) and path.is_file()
+                      and records.ID_PATTERN.fullmatch(name[:-len(RECORD_SUFFIX)])):
+                    if name[:-len(RECORD_SUFFIX)] not in referenced:
+                        yield path, "leftover"
+                else:
+                    yield path, "unknown"
+
+    # --- passphrase and keys in memory -------------------------------------------------------------
+
+    def change_passphrase(self, old: str, new: str, *, kdf_params: KdfParams | None = None) -> None:
+        """Re-wrap the data key under `new` (fresh salt); records and the index are not touched."""
+        old = _check_passphrase(old)
+        new = _check_passphrase(new)
+        self.touch()
+        with self._file_lock():
+            self._require_unlocked()
+            header = _read_header(self.folder)
+            if header.vault_id != self._vault_id:
+                raise VaultDamaged(f"The vault header in {self.folder} belongs to another vault.")
+            current = _unwrap_header(header, old)
+            try:
+                if not current.equals(self._data_key):
+                    raise WrongPassphrase()
+            finally:
+                current.wipe()
+            new_header = _new_key_header(FILE_VAULT_HEADER, new, self._data_key, kdf_params or header.kdf,
+                                         self._vault_id)
+            _write_file(self.folder / HEADER_FILE, new_header.to_bytes())
+            self._header = new_header
+        log.info("changed the vault passphrase")
+
+    @property
+    def locked(self) -> bool:
+        return self._data_key.wiped
+
+    def lock(self) -> None:
+        """Zero every key this object holds and drop the decrypted index (names are personal too).
+
+        Python cannot promise more: the passphrase was a str, and plaintext that callers read is theirs.
+        Takes no lock, so an idle timer can lock while another thread is in the middle of a write (which
+        then fails with VaultLocked and leaves the vault as it was).
+        """
+        self._data_key.wipe()  # first, and without waiting: from here on nothing new can be unwrapped
+        self._wipe_keys()
+        with self._mutex:  # again, in case a thread was storing a key it unwrapped just before
+            self._wipe_keys()
+            self._index = None
+            self._index_stamp = None
+
+    def _wipe_keys(self) -> None:
+        for key in list(self._keys.values()) + list(self._in_flight):
+            key.wipe()
+        self._keys.clear()
+
+    def touch(self) -> None:
+        """Note use of the vault now (AutoLock counts idle time from the last touch)."""
+        self._last_used = time.monotonic()
+
+    def idle_seconds(self) -> float:
+        return time.monotonic() - self._last_used
+
+    def __enter__(self) -> "Vault":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.lock()
+
+    # --- backups --------------------------------------------------------------------------------------
+
+    def export(self, path: Path | str, export_passphrase: str, *,
+               kdf_params: KdfParams | None = None) -> ExportReport:
+        """Write every readable record and its index entry to one backup file sealed under `export_passphrase`.
+
+        The backup does not depend on this vault's header or keys (it can be imported into a new vault).
+        Damaged records are left out and listed in the report. Written atomically: temp file beside
+        `path`, holding only ciphertext.
+        """
+        path = Path(path)
+        export_passphrase = _check_passphrase(export_passphrase)
+        if self.folder.resolve() in path.resolve().parents:
+            raise BackupError("Write the backup outside the vault folder, e.g. to a USB stick.")
+        self.touch()
+        with self._mutex:
+            entries = sorted(self._current_index().records.values(), key=lambda e: (e.info.created, e.info.name))
+        good: list[RecordInfo] = []
+        damaged: list[Problem] = []
+        for entry in entries:  # read each record first, so a damaged one is left out rather than half-written
+            try:
+                with self.open_stream(entry.info.id) as stream:
+                    for _ in stream:
+                        pass
+                good.append(entry.info)
+            except (RecordDamaged, VaultTooNew) as exc:
+                damaged.append(Problem("damaged", exc.message, record_id=entry.info.id, name=entry.info.name))
+            except RecordNotFound:
+                pass  # deleted meanwhile
+        backup_id = random_bytes(records.ID_BYTES)
+        backup_key = SecretKey.generate()
+        self._in_flight.add(backup_key)
+        try:
+            head = _new_key_header(FILE_BACKUP, export_passphrase, backup_key, kdf_params or KdfParams(), backup_id)
+
+            def plaintext() -> Iterator[bytes]:
+                for info in good:
+                    yield records.record_frame_head(info)
+                    with self.open_stream(info.id) as stream:
+                        yield from stream
+                yield records.end_frame(len(good))
+
+            pieces = records.seal_stream(backup_key, _backup_context(backup_id), plaintext(), file_type=FILE_BACKUP)
+            _write_stream(path, _chain([head.to_bytes()], pieces))
+        finally:
+            backup_key.wipe()
+            self._in_flight.discard(backup_key)
+        log.info("exported %d records", len(good))
+        return ExportReport(path=path, records=tuple(_copy_info(i) for i in good), damaged=tuple(damaged))
+
+    def import_(self, path: Path | str, passphrase: str) -> ImportReport:
+        """Merge a backup made by `export`, after verifying all of it; never overwrites newer local data.
+
+        Records are matched by id (and by kind, group and name). Ours newer: kept, and reported. Same
+        time: skipped. The backup's newer: replaced, and reported. A damaged or tampered backup merges
+        nothing: the index is written once, at the end, after the last byte was authenticated.
+        """
+        path = Path(path)
+        passphrase = _check_passphrase(passphrase)
+        self._require_unlocked()
+        self.touch()
+        try:
+            handle = open(path, "rb")
+        except OSError as exc:
+            raise BackupError(f"The backup {path} cannot be read ({exc.strerror}).") from None
+        damaged = BackupError(f"The backup {path.name} is damaged or was tampered with; nothing was imported.")
+        written: list[str] = []
+        new_keys: list[SecretKey] = []
+        try:
+            with handle:
+                try:
+                    head = KeyHeader.parse(handle.read(records.KEY_HEADER_BYTES), file_type=FILE_BACKUP)
+                except DamagedData:
+                    raise BackupError(f"The file {path.name} is damaged or is not a vault backup; "
+                                      "nothing was imported.") from None
+                except VaultTooNew:
+                    raise VaultTooNew("This backup was made by a newer version of the reader; "
+                                      "update the reader to import it.") from None
+                backup_key = _unwrap_header(head, passphrase)
+                new_keys.append(backup_key)
+                self._in_flight.add(backup_key)
+                try:
+                    plans = self._import_records(handle, head, backup_key, written, new_keys)
+                except DamagedData:
+                    raise damaged from None
+                except VaultTooNew:
+                    raise damaged from None
+            report, old_files = self._commit(lambda index: self._merge(index, plans))
+        except BaseException:
+            self._remove_files(written)
+            raise
+        finally:
+            for key in new_keys:  # none of them is in self._keys: later reads unwrap them from the index
+                key.wipe()
+                self._in_flight.discard(key)
+        self._remove_files(old_files)
+        log.info("imported a backup: %d added, %d replaced, %d kept, %d skipped", len(report.added),
+                 len(report.replaced), len(report.kept), len(report.skipped))
+        return report
+
+    def _import_records(self, handle, head: KeyHeader, backup_key: SecretKey, written: list[str],
+                        new_keys: list[SecretKey]) -> list["_ImportPlan"]:
+        """Decrypt the backup, writing each record we will take into a new file (not yet indexed)."""
+        reader = records.ChunkReader(records.open_stream(backup_key, _backup_context(head.vault_id), handle,
+                                                         file_type=FILE_BACKUP))
+        with self._mutex:
+            snapshot = self._current_index()
+        plans: list[_ImportPlan] = []
+        seen: set[str] = set()
+        group_keys: dict[str, tuple[str, SecretKey, bytes | None]] = {}
+        while True:
+            frame = records.read_frame_head(reader)
+            if isinstance(frame, int):
+                if frame != len(plans):
+                    raise DamagedData()
+                return plans
+            info = frame
+            if info.id in seen:
+                raise DamagedData()
+            seen.add(info.id)
+            action = _import_action(_same_record(snapshot, info.id, info.kind, info.name, info.group), info)
+            if action in ("kept", "skipped"):
+                for _ in reader.iter_exact(info.size):
+                    pass
+                plans.append(_ImportPlan(info, action))
+                continue
+            wrapped: bytes | None = None
+            if info.group is None:
+                key, key_id = SecretKey.generate(), records.new_id()
+                new_keys.append(key)
+                self._in_flight.add(key)
+                wrapped = wrap_key(self._data_key, key, records.record_key_ad(self._vault_id, key_id))
+            elif info.group in group_keys:
+                key_id, key, _ = group_keys[info.group]
+            elif info.group in snapshot.groups:
+                key_id = snapshot.groups[info.group]
+                with self._mutex:
+                    key = self._record_key(snapshot, key_id)
+                group_keys[info.group] = (key_id, key, None)
+            else:  # a group new to this vault: its key enters the index with the records, at the end
+                key, key_id = SecretKey.generate(), records.new_id()
+                new_keys.append(key)
+                self._in_flight.add(key)
+                group_wrapped = wrap_key(self._data_key, key, records.record_key_ad(self._vault_id, key_id))
+                group_keys[info.group] = (key_id, key, group_wrapped)
+            file_id = records.new_id()
+            ctx = StreamContext(vault_id=self._vault_id, record_id=info.id, kind=info.kind, file_id=file_id)
+            written.append(file_id)
+            _write_stream(self._record_path(file_id),
+                          records.seal_stream(key, ctx, reader.iter_exact(info.size), file_type=FILE_RECORD))
+            plans.append(_ImportPlan(info, action, file_id, key_id, wrapped,
+                                     group_keys[info.group][2] if info.group is not None else None))
+
+    def _merge(self, index: Index, plans: list["_ImportPlan"]) -> tuple[ImportReport, list[str]]:
+        """Put planned records into a fresh index; if another writer changed what a plan relied on, stop."""
+        changed = BackupError("The vault changed while the backup was being imported; nothing was imported, "
+                              "run the import again.")
+        result: dict[str, list[RecordInfo]] = {"added": [], "replaced": [], "kept": [], "skipped": []}
+        old_files: list[str] = []
+        for plan in plans:
+            info = plan.info
+            same = _same_record(index, info.id, info.kind, info.name, info.group)
+            if _import_action(same, info) != plan.action:
+                raise changed
+            result[plan.action].append(info)
+            if plan.file_id is None:
+                continue
+            if info.group is not None:
+                if plan.group_wrapped is not None:
+                    if index.groups.get(info.group, plan.key_id) != plan.key_id:
+                        raise changed
+                    index.groups[info.group] = plan.key_id
+                    index.keys[plan.key_id] = plan.group_wrapped
+                elif index.groups.get(info.group) != plan.key_id:
+                    raise changed
+            for other in same:
+                old_files.append(other.file_id)
+                del index.records[other.info.id]
+            if plan.record_wrapped is not None:
+                index.keys[plan.key_id] = plan.record_wrapped
+            index.records[info.id] = IndexEntry(info=info, file_id=plan.file_id, key_id=plan.key_id)
+        report = ImportReport(**{k: tuple(_copy_info(i) for i in v) for k, v in result.items()})
+        return report, old_files
+
+
+@dataclass(frozen=True)
+class _ImportPlan:
+    info: RecordInfo
+    action: str  # "added", "replaced", "kept" or "skipped"
+    file_id: str | None = None
+    key_id: str | None = None
+    record_wrapped: bytes | None = None  # the record's own key, when it has no group
+    group_wrapped: bytes | None = None  # the group's key, when the group is new to this vault
+
+
+def _same_record(index: Index, record_id: str, kind: str, name: str, group: str | None) -> list[IndexEntry]:
+    """Entries that a record with this id or this (kind, name, group) would replace: at most two."""
+    found = []
+    by_id = index.records.get(record_id)
+    if by_id is not None:
+        found.append(by_id)
+    by_name = index.find(kind, name, group)
+    if by_name is not None and by_name is not by_id:
+        found.append(by_name)
+    return found
+
+
+def _import_action(local: list[IndexEntry], incoming: RecordInfo) -> str:
+    if not local:
+        return "added"
+    newest = max(e.info.updated for e in local)
+    if newest > incoming.updated:
+        return "kept"
+    if newest == incoming.updated:
+        return "skipped"
+    return "replaced"
+
+
+def _copy_info(info: RecordInfo) -> RecordInfo:
+    """A RecordInfo whose meta the caller may change without changing the index."""
+    return replace(info, meta=records.validate_meta(info.meta))
+
+
+def _chain(*parts: Iterable[bytes]) -> Iterator[bytes]:
+    for part in parts:
+        yield from part
+
+
+class AutoLock:
+    """Locks a vault after `idle_seconds` without use, watched by a daemon thread; the app sets the timeout.
+
+    `on_lock` runs in the timer thread after the keys are wiped (e.g. to show the unlock screen).
+    """
+
+    def __init__(self, vault: Vault, idle_seconds: float, *, on_lock: Callable[[], None] | None = None) -> None:
+        if not idle_seconds > 0:
+            raise VaultError("The idle time before the vault locks must be more than 0 seconds.")
+        self.vault = vault
+        self.idle_seconds = float(idle_seconds)
+        self._on_lock = on_lock
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="vault-autolock", daemon=True)
+
+    def start(self) -> "AutoLock":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if self.vault.locked:
+                return
+            remaining = self.idle_seconds - self.vault.idle_seconds()
+            if remaining <= 0:
+                self.vault.lock()
+                log.info("the vault locked itself after %.0f s idle", self.idle_seconds)
+                if self._on_lock is not None:
+                    try:
+                        self._on_lock()
+                    except Exception:  # a failing callback must not hide that the vault is locked
+                        log.exception("the vault's on_lock callback failed")
+                return
+            self._stop.wait(remaining)
+
+    def __enter__(self) -> "AutoLock":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
