@@ -758,11 +758,11 @@ def test_no_plaintext_reaches_the_disk(tmp_path, monkeypatch):
     embedding = np.random.default_rng(3).standard_normal(256).astype(np.float32)
     wav = b"RIFF" + struct.pack("<I", 36 + samples.nbytes) + b"WAVEfmt " + b"\0" * 20 + b"data" + samples.tobytes()
     flac = b"fLaC" + marker.encode() + b"\0" * 100
-    # A 4-byte needle matches random ciphertext with odds of about 2^-32 a position: ~0.1 % for this test's
-    # few MB, an accepted flake rate for a check this important.
+    # Whole headers, not their 4-byte magic alone: a 4-byte needle matches random ciphertext about once
+    # in 2^32 positions, which for this test's few MB would fail about one run in a thousand.
     needles = {
         "marker": marker.encode(), "name (utf-16)": marker.encode("utf-16-le"),
-        "RIFF": b"RIFF", "WAVE": b"WAVE", "fLaC": b"fLaC",
+        "WAV header": wav[:16], "FLAC header": flac[:12],
         "samples": samples[1000:1016].tobytes(), "samples (start)": samples[:8].tobytes(),
         "embedding": embedding[100:108].tobytes(),
     }
