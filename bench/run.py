@@ -11,7 +11,7 @@ from typing import Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # runnable from a checkout
 
-from bench import bench_speech, bench_text  # noqa: E402
+from bench import bench_app, bench_player, bench_speech, bench_text, bench_vault  # noqa: E402
 
 
 def _speech_packs() -> list[tuple[str, str]]:
@@ -27,6 +27,10 @@ def run_all(pack: str | None = None) -> Iterator[dict]:
     """Rows of every measure; `pack` limits them to one pack ("text" for the text stage alone)."""
     if pack in (None, "text"):
         yield {"pack": "text", **bench_text.bench_split()}
+    if pack in (None, "player"):
+        yield from bench_player.bench_player()
+    if pack in (None, "vault"):
+        yield from bench_vault.bench_vault()
     for name, tier in _speech_packs():
         if pack not in (None, name):
             continue
@@ -34,6 +38,7 @@ def run_all(pack: str | None = None) -> Iterator[dict]:
             yield from bench_speech.bench_speaker(name)
         else:
             yield from bench_speech.bench_pack(name)
+            yield from bench_app.bench_app(name)
 
 
 def main(argv: list[str] | None = None) -> int:

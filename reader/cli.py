@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="measure speed and memory")
     p.add_argument("--json", action="store_true", help="one JSON object a line")
-    p.add_argument("--pack", help="measure only this voice pack")
+    p.add_argument("--pack", help="measure only this voice pack (or text, player, vault)")
 
     from reader.speech.commands import register as speech_commands
     from reader.vault.commands import register as vault_commands

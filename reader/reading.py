@@ -512,6 +512,10 @@ class ReadingSession:
 
     def close(self) -> None:
         self._halt()
+        if self._synth is not None:
+            # Let the synthesis thread leave onnxruntime before the process may exit: a native thread
+            # still running at interpreter exit aborts the process.
+            self._synth.join(timeout=5.0)
         self._save()
         if self._player is not None:
             self._player.close()

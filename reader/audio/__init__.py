@@ -1,4 +1,4 @@
-"""Audio out: a streaming WAV writer (sink.py) and the default output device (device.py)."""
+"""Audio out: the player (player.py, one callback stream fed from a queue) and a streaming WAV writer (sink.py)."""
 
 from __future__ import annotations
 

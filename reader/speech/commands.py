@@ -124,23 +124,17 @@ def cmd_say(args: argparse.Namespace, settings: Settings) -> int:
         path = sink.close()
         print(f"Wrote {path} ({sink.seconds:.1f} s of speech).")
         return 0
-    from reader.audio.device import DevicePlayer
+    from reader.audio import AudioError
+    from reader.audio.player import available, play_blocking
 
-    player = DevicePlayer()
-    # Open the device before any synthesis, so a machine without audio gets its one sentence at once.
-    player.open(synth.pipeline(pack).sample_rate)
+    # Check the device before any synthesis, so a machine without audio gets its one sentence at once.
+    reason = available()
+    if reason is not None:
+        raise AudioError(reason)
     try:
-        for chunk in synth.stream(sentences, options):
-            player.play_chunk(chunk)
-    except KeyboardInterrupt:
+        play_blocking(synth.stream(sentences, options))
+    finally:
         synth.cancel()
-        player.stop()
-        raise
-    except BaseException:
-        synth.cancel()
-        player.stop()
-        raise
-    player.close()
     return 0
 
 
