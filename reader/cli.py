@@ -15,7 +15,7 @@ from reader.settings import DEFAULT_MAX_TOKENS, PUNCTUATION_LEVELS, Settings
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("open", "clip", "extract", "sentences", "dict", "bench", "say", "packs", "vault")
+COMMANDS = ("open", "clip", "extract", "sentences", "dict", "bench", "say", "packs", "vault", "archive")
 
 
 def _positive_tokens(value: str) -> int:
@@ -78,10 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pack", help="measure only this voice pack (or text, player, vault)")
 
     from reader.speech.commands import register as speech_commands
+    from reader.archive.commands import register as archive_commands
     from reader.vault.commands import register as vault_commands
 
     HANDLERS.update(speech_commands(sub))
     HANDLERS.update(vault_commands(sub))
+    HANDLERS.update(archive_commands(sub))
     return parser
 
 

@@ -45,6 +45,12 @@ class Settings:
     slow_rtf: float = 0.8
     # The app speaks its own interface with the fast voice; off for people who run their own screen reader.
     self_voicing: bool = True
+    # The unlocked vault key lives in memory only; the app locks the vault after this much idle time.
+    vault_idle_lock_s: float = 300.0
+    # The reading voice chosen with `reader voices use NAME`: a voice spec (a stock voice or a blend like
+    # "jf_alpha:0.6,jm_kumo:0.4"), or "vault:" + a preset record id for a voice whose preset is a speaker
+    # embedding (reader.voices.resolve_voice turns it into the voice; the id does not say whose it is).
+    voice: str | None = None
 
     def __post_init__(self) -> None:
         if self.punctuation not in PUNCTUATION_LEVELS:

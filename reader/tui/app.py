@@ -118,6 +118,8 @@ class ReaderApp(App[int]):
         Binding("e", "export", "Export to WAV"),
         Binding("t", "toggle_spoken", "Show spoken form"),
         Binding("m", "toggle_self_voicing", "App speech on / off"),
+        Binding("a", "archive", "Dialect archive"),
+        Binding("V", "family_voices", "Family voices"),
         Binding("f12,d", "toggle_debug", "Debug panel"),
         Binding("f1,question_mark", "help", "Help"),
         Binding("q,ctrl+q", "quit", "Quit"),
@@ -139,6 +141,8 @@ class ReaderApp(App[int]):
         self.self_voicing = settings.self_voicing
         self._log_handler = _LogToPanel(self)
         self._main_thread = threading.get_ident()
+        self.vault = None  # unlocked only in memory, locked again after settings.vault_idle_lock_s idle
+        self._autolock = None
 
     # -- layout ------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -176,6 +180,10 @@ class ReaderApp(App[int]):
 
     def on_unmount(self) -> None:
         logging.getLogger("reader").removeHandler(self._log_handler)
+        if self._autolock is not None:
+            self._autolock.stop()
+        if self.vault is not None:
+            self.vault.lock()
         if self.session is not None:
             self.session.close()
 
@@ -513,6 +521,49 @@ class ReaderApp(App[int]):
     def action_toggle_debug(self) -> None:
         panel = self.query_one("#debug")
         panel.display = not panel.display
+
+    # -- the vault -----------------------------------------------------------------------------------
+    def with_vault(self, then) -> None:
+        """Run `then(vault)` with the vault unlocked, asking for the passphrase first when it is locked."""
+        from reader.tui.family import PassphraseScreen
+        from reader.vault.store import AutoLock, Vault
+
+        if self.vault is not None and not self.vault.locked:
+            self.vault.touch()
+            then(self.vault)
+            return
+        folder = self.settings.home / "vault"
+        announce = self.session.announce if self.session else self._message
+
+        def unlocked(vault) -> None:
+            if vault is None:
+                return
+            self.vault = vault
+            self._autolock = AutoLock(vault, self.settings.vault_idle_lock_s,
+                                      on_lock=lambda: self.post_log("The vault locked itself after idle time."))
+            self._autolock.start()
+            then(vault)
+
+        self.push_screen(PassphraseScreen(folder, announce, create=not Vault.exists(folder)), unlocked)
+
+    def action_archive(self) -> None:
+        from reader.tui.family import ArchiveScreen
+
+        announce = self.session.announce if self.session else self._message
+        if self.session is not None:
+            self.session.stop()  # one sound at a time: the archive plays through the same player
+
+        def show(vault) -> None:
+            factory = self.session._ensure_player if self.session is not None else None
+            self.push_screen(ArchiveScreen(vault, announce, player_factory=factory))
+
+        self.with_vault(show)
+
+    def action_family_voices(self) -> None:
+        from reader.tui.voices import VoicesScreen
+
+        announce = self.session.announce if self.session else self._message
+        self.with_vault(lambda vault: self.push_screen(VoicesScreen(vault, self.settings, announce)))
 
     def action_help(self) -> None:
         announce = self.session.announce if self.session else self._message

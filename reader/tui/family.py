@@ -1,0 +1,286 @@
+"""The family screens: unlocking the vault and the dialect archive (list, filter, play, add, export).
+
+Everything here goes through the encrypted vault; nothing about a voice is shown before it is unlocked.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+from reader.errors import ReaderError
+from reader.tui.screens import Announce, _Dialog, _ListDialog
+
+SEEK_STEP_S = 5.0
+
+
+class PassphraseScreen(_Dialog):
+    """A password field; with `create`, a second field to confirm. Dismisses with the unlocked vault."""
+
+    def __init__(self, folder: Path, announce: Announce, *, create: bool = False) -> None:
+        super().__init__(announce)
+        self.folder = folder
+        self.create = create
+        self.spoken_title = (
+            "There is no vault yet. Choose a passphrase, then type it again to confirm."
+            if create else "The vault is locked. Type its passphrase, then Enter."
+        )
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            title = "Create the voice vault — choose a passphrase" if self.create else "Unlock the voice vault"
+            yield Static(title + " (Escape cancels)", classes="title")
+            yield Input(password=True, placeholder="passphrase", id="passphrase")
+            if self.create:
+                yield Input(password=True, placeholder="the same passphrase again", id="confirm")
+            yield Static("", id="hint")
+
+    def _say_hint(self, text: str) -> None:
+        self.query_one("#hint", Static).update(text)
+        self.announce(text)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        passphrase = self.query_one("#passphrase", Input).value
+        if self.create and event.input.id == "passphrase":
+            self.query_one("#confirm", Input).focus()
+            return
+        if not passphrase:
+            self._say_hint("The passphrase is empty; type one.")
+            return
+        if self.create and self.query_one("#confirm", Input).value != passphrase:
+            self._say_hint("The two passphrases differ; type them again.")
+            return
+        self._say_hint("Unlocking…")
+        self.unlock(passphrase)
+
+    @work(thread=True, exclusive=True, group="unlock")
+    def unlock(self, passphrase: str) -> None:
+        # Argon2id takes a noticeable fraction of a second: never on the UI thread.
+        from reader.vault.store import Vault
+
+        try:
+            vault = Vault.create(self.folder, passphrase) if self.create else Vault.open(self.folder, passphrase)
+        except ReaderError as exc:
+            self.app.call_from_thread(self._failed, exc.message)
+            return
+        self.app.call_from_thread(self.dismiss, vault)
+
+    def _failed(self, message: str) -> None:
+        for field in self.query(Input):
+            field.value = ""
+        self.query_one("#passphrase", Input).focus()
+        self._say_hint(message)
+
+
+def _entry_line(e) -> str:
+    dialect = e.dialect + (f" ({e.dialect_zh})" if e.dialect_zh else "")
+    parts = [e.id, e.date, dialect, e.speaker or "unknown speaker", e.topic or "", f"{e.duration_seconds:.0f} s"]
+    return ", ".join(p for p in parts if p)
+
+
+class ArchiveScreen(_ListDialog):
+    """The dialect archive: Enter plays or pauses, Left/Right seek, s stops, f filters, a adds, x exports."""
+
+    spoken_title = ("Dialect archive. Arrows move, Enter plays or pauses, Left and Right seek, s stops, "
+                    "f filters by dialect, a adds a recording, x exports, Escape closes.")
+    BINDINGS = [
+        Binding("escape", "close", "Close"),
+        Binding("s", "stop", "Stop"),
+        Binding("left", "seek(-1)", "Back 5 s"),
+        Binding("right", "seek(1)", "Forward 5 s"),
+        Binding("f", "filter", "Filter by dialect"),
+        Binding("a", "add", "Add a recording"),
+        Binding("x", "export", "Export (encrypted)"),
+    ]
+
+    def __init__(self, vault, announce: Announce, player_factory=None) -> None:
+        super().__init__(announce)
+        from reader.archive.store import ArchiveStore
+
+        self.store = ArchiveStore(vault)
+        self.player_factory = player_factory
+        self._playback = None  # made at the first play: opening the audio device can fail
+        self.dialect: str | None = None
+        self.entries: list = []
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static("Dialect archive — Enter play/pause, ←/→ seek, s stop, f filter, a add, x export",
+                         classes="title")
+            yield OptionList(id="archive")
+            yield Static("", id="hint")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.refresh_list()
+
+    def refresh_list(self) -> None:
+        try:
+            self.entries = self.store.entries(self.dialect)
+        except ReaderError as exc:
+            self.entries = []
+            self._hint(exc.message)
+        options = self.query_one("#archive", OptionList)
+        options.clear_options()
+        if self.entries:
+            options.add_options([Option(_entry_line(e), id=e.id) for e in self.entries])
+        else:
+            what = f" in {self.dialect}" if self.dialect else ""
+            options.add_option(Option(f"No recordings{what} yet. Press a to add one.", disabled=True))
+        options.focus()
+
+    def _hint(self, text: str) -> None:
+        self.query_one("#hint", Static).update(text)
+        self.announce(text)
+
+    @property
+    def playback(self):
+        """The archive's playback through the reading player (AudioError when there is no device)."""
+        if self._playback is None:
+            from reader.archive.playback import ArchivePlayback
+
+            player = self.player_factory() if self.player_factory is not None else None
+            self._playback = ArchivePlayback(self.store, player=player)
+        return self._playback
+
+    def _selected(self):
+        options = self.query_one("#archive", OptionList)
+        if options.highlighted is None or not self.entries:
+            return None
+        return self.entries[options.highlighted]
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        entry = self._selected()
+        if entry is None:
+            return
+        try:
+            playing = self.playback.entry
+            if playing is not None and playing.id == entry.id and not self.playback.is_paused:
+                self.playback.pause()
+                self._hint(f"Paused at {self.playback.position_seconds():.0f} seconds.")
+            elif playing is not None and playing.id == entry.id:
+                self.playback.resume()
+                self._hint("Playing.")
+            else:
+                self._hint(f"Opening {entry.id}…")
+                self.play(entry.id)
+        except ReaderError as exc:
+            self._hint(exc.message)
+
+    @work(thread=True, exclusive=True, group="archive-play")
+    def play(self, entry_id: str) -> None:
+        # Decrypting and decoding a long recording takes a moment: not on the UI thread.
+        try:
+            self.playback.play(entry_id)
+            message = f"Playing {entry_id}."
+        except ReaderError as exc:
+            message = exc.message
+        self.app.call_from_thread(self._hint, message)
+
+    def action_stop(self) -> None:
+        if self._playback is not None:
+            self._playback.stop()
+        self._hint("Stopped.")
+
+    def action_seek(self, direction: int) -> None:
+        if self._playback is None or self._playback.entry is None:
+            return
+        self.playback.seek(max(0.0, self.playback.position_seconds() + direction * SEEK_STEP_S))
+        self._hint(f"{self.playback.position_seconds():.0f} seconds.")
+
+    def action_filter(self) -> None:
+        def chosen(value: str | None) -> None:
+            self.dialect = value or None
+            self.refresh_list()
+            self._hint(f"Showing {value}." if value else "Showing every dialect.")
+
+        self.app.push_screen(FieldsScreen("Filter by dialect (empty shows all)", [("dialect", "dialect")],
+                                          self.announce, single=True), chosen)
+
+    def action_add(self) -> None:
+        fields = [("file", "path of the recording (WAV, FLAC or OGG)"), ("dialect", "dialect, e.g. Cantonese or 粤语"),
+                  ("consent_by", "who agreed to the recording (required)"), ("speaker", "speaker"),
+                  ("region", "region"), ("topic", "topic"), ("transcript", "transcript")]
+
+        def chosen(values: dict | None) -> None:
+            if values:
+                self.add(values)
+
+        self.app.push_screen(FieldsScreen("Add a recording to the archive", fields, self.announce), chosen)
+
+    @work(thread=True, exclusive=True, group="archive-add")
+    def add(self, values: dict) -> None:
+        try:
+            entry = self.store.add(Path(values.pop("file", "")).expanduser(), dialect=values.pop("dialect", ""),
+                                   **{k: v or None for k, v in values.items()})
+            message = f"Added {entry.id}: {entry.dialect}, {entry.duration_seconds:.0f} seconds."
+        except ReaderError as exc:
+            message = exc.message
+        self.app.call_from_thread(self.refresh_list)
+        self.app.call_from_thread(self._hint, message)
+
+    def action_export(self) -> None:
+        fields = [("folder", "folder to write the encrypted bundle into"), ("passphrase", "a passphrase for the bundle")]
+
+        def chosen(values: dict | None) -> None:
+            if values:
+                self.export(values)
+
+        self.app.push_screen(FieldsScreen("Export the archive as an encrypted bundle "
+                                          "(plaintext export: `reader archive export DIR --plaintext`)",
+                                          fields, self.announce, secret={"passphrase"}), chosen)
+
+    @work(thread=True, exclusive=True, group="archive-export")
+    def export(self, values: dict) -> None:
+        from reader.archive.export import export_bundle
+
+        try:
+            if not values.get("passphrase"):
+                raise ReaderError("The bundle needs a passphrase; type one.")
+            done = export_bundle(self.store, Path(values.get("folder") or ".").expanduser(), values["passphrase"],
+                                 self.store.entries(self.dialect))
+            message = f"Exported to {done.path}; open it with `reader vault import`."
+        except ReaderError as exc:
+            message = exc.message
+        self.app.call_from_thread(self._hint, message)
+
+    def action_close(self) -> None:
+        if self._playback is not None:
+            self._playback.stop()
+        self.dismiss(None)
+
+
+class FieldsScreen(_Dialog):
+    """A small form: one labelled input a line; Enter moves to the next field and submits on the last."""
+
+    def __init__(self, title: str, fields: list[tuple[str, str]], announce: Announce, *, single: bool = False,
+                 secret: set[str] | None = None) -> None:
+        super().__init__(announce)
+        self.title_text = title
+        self.fields = fields
+        self.single = single
+        self.secret = secret or set()
+        self.spoken_title = f"{title}. {fields[0][1]}."
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(self.title_text + " — Enter goes to the next field, Escape cancels", classes="title")
+            for name, label in self.fields:
+                yield Static(label)
+                yield Input(id=f"field-{name}", password=name in self.secret)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        inputs = list(self.query(Input))
+        index = inputs.index(event.input)
+        if index + 1 < len(inputs):
+            inputs[index + 1].focus()
+            self.announce(self.fields[index + 1][1])
+            return
+        values = {name: self.query_one(f"#field-{name}", Input).value.strip() for name, _ in self.fields}
+        self.dismiss(values[self.fields[0][0]] if self.single else values)

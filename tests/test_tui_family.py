@@ -1,0 +1,94 @@
+"""Pilot tests of the family screens: creating and unlocking the vault, and the dialect archive."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import soundfile as sf
+
+from reader.settings import Settings
+from reader.text.extract import load_document
+from reader.tui.app import make_app
+from reader.tui.family import ArchiveScreen, FieldsScreen, PassphraseScreen
+from tests.conftest import ROOT
+
+SAMPLE = ROOT / "reader" / "data" / "sample.md"
+
+
+def _app(home):
+    settings = Settings.load(home).with_(self_voicing=False)
+    return make_app(settings, document=load_document(SAMPLE), warm_up=False)
+
+
+async def _type(pilot, text: str) -> None:
+    for ch in text:
+        await pilot.press(ch if ch != " " else "space")
+
+
+async def _settle(app, pilot) -> None:
+    for _ in range(50):
+        await pilot.pause(0.05)
+        if not any(w.is_running for w in app.workers) and not any(
+            w.is_running for s in app.screen_stack for w in s.workers
+        ):
+            return
+
+
+def test_create_vault_add_and_list_a_recording(reader_home, tmp_path):
+    wav = tmp_path / "grandpa.wav"
+    t = np.arange(44_100 * 2) / 44_100
+    sf.write(wav, (0.3 * np.sin(2 * np.pi * 330 * t)).astype(np.float32), 44_100)
+
+    async def scenario():
+        app = _app(reader_home)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("a")
+            assert isinstance(app.screen, PassphraseScreen) and app.screen.create
+            await _type(pilot, "correct horse")
+            await pilot.press("enter")
+            await _type(pilot, "correct horse")
+            await pilot.press("enter")
+            await _settle(app, pilot)
+            assert isinstance(app.screen, ArchiveScreen)
+            assert (reader_home / "vault").is_dir()
+            await pilot.press("a")
+            assert isinstance(app.screen, FieldsScreen)
+            for value in (str(wav), "Cantonese", "Anna", "Grandpa", "Guangzhou", "market", "hello"):
+                await _type(pilot, value)
+                await pilot.press("enter")
+            await _settle(app, pilot)
+            screen = app.screen
+            assert isinstance(screen, ArchiveScreen)
+            assert len(screen.entries) == 1
+            entry = screen.entries[0]
+            assert (entry.dialect, entry.speaker, entry.consent_by, entry.region) == (
+                "Cantonese", "Grandpa", "Anna", "Guangzhou")
+            assert "Added" in str(screen.query_one("#hint").render())
+            await pilot.press("escape")
+        assert app.vault.locked  # the app locks the vault when it ends
+
+    asyncio.run(scenario())
+
+
+def test_wrong_passphrase_is_one_sentence_and_the_field_stays(reader_home):
+    from reader.vault.store import Vault
+
+    Vault.create(reader_home / "vault", "the right one").lock()
+
+    async def scenario():
+        app = _app(reader_home)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("a")
+            assert isinstance(app.screen, PassphraseScreen) and not app.screen.create
+            await _type(pilot, "the wrong one")
+            await pilot.press("enter")
+            await _settle(app, pilot)
+            assert isinstance(app.screen, PassphraseScreen)
+            assert str(app.screen.query_one("#hint").render()) == "Wrong passphrase."
+            await _type(pilot, "the right one")
+            await pilot.press("enter")
+            await _settle(app, pilot)
+            assert isinstance(app.screen, ArchiveScreen)
+
+    asyncio.run(scenario())
