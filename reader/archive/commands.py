@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from reader.archive import ArchiveError
 from reader.settings import Settings
+from reader.vault.commands import add_passphrase_option
 
 if TYPE_CHECKING:
     from reader.archive.records import ArchiveEntry
@@ -32,12 +33,6 @@ INTERRUPTED = 130
 LIST_COLUMNS = (("ID", 7), ("DATE", 10), ("LENGTH", 7), ("DIALECT", 22), ("SPEAKER", 16), ("TOPIC", 0))
 # File-mode of a --out file: it is a voice, readable by the user only.
 OUT_MODE = 0o600
-
-
-def _passphrase_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--passphrase-file", metavar="PATH",
-                        help="read the vault passphrase from the first line of PATH (or $READER_PASSPHRASE_FILE); "
-                             "otherwise you are asked for it")
 
 
 def register(subparsers: Any) -> dict[str, Handler]:
@@ -65,19 +60,19 @@ def register(subparsers: Any) -> dict[str, Handler]:
     c.add_argument("--topic", metavar="T", help="what the recording is about")
     c.add_argument("--consent-by", metavar="PERSON", help="who agreed to the recording being kept (required)")
     c.add_argument("--consent-purpose", metavar="TEXT", help="what they agreed to")
-    _passphrase_option(c)
+    add_passphrase_option(c)
 
     c = sub.add_parser("list", help="list the archived recordings")
     c.add_argument("--dialect", metavar="D", help="only recordings of this dialect")
     c.add_argument("--json", action="store_true", help="every field, as a JSON list")
-    _passphrase_option(c)
+    add_passphrase_option(c)
 
     c = sub.add_parser("play", help="play a recording (Ctrl-C stops), or write it to a file with --out")
     c.add_argument("id", metavar="ID")
     c.add_argument("--start", metavar="SECONDS", type=float, default=0.0, help="start this far in")
     c.add_argument("--out", metavar="FILE", help="write the recording to FILE (.wav or .flac) instead; "
                                                  "the file is NOT encrypted")
-    _passphrase_option(c)
+    add_passphrase_option(c)
 
     c = sub.add_parser("export", help="export the archive to DIR: an encrypted bundle, or with --plaintext "
                                       "FLAC files and metadata.json/metadata.csv")
@@ -88,11 +83,11 @@ def register(subparsers: Any) -> dict[str, Handler]:
     c.add_argument("--export-passphrase-file", metavar="PATH",
                    help="read the bundle's passphrase from PATH's first line (otherwise asked for, twice)")
     c.add_argument("--dialect", metavar="D", help="only recordings of this dialect")
-    _passphrase_option(c)
+    add_passphrase_option(c)
 
     c = sub.add_parser("remove", help="remove a recording and its description from the vault")
     c.add_argument("id", metavar="ID")
-    _passphrase_option(c)
+    add_passphrase_option(c)
     return {"archive": cmd_archive}
 
 

@@ -74,7 +74,8 @@ def read_passphrase(args: argparse.Namespace, *, confirm: bool = False, file_opt
     return passphrase
 
 
-def _passphrase_option(parser: argparse.ArgumentParser) -> None:
+def add_passphrase_option(parser: argparse.ArgumentParser) -> None:
+    """The --passphrase-file option every command that unlocks the vault takes (vault, voices, archive)."""
     parser.add_argument("--passphrase-file", metavar="PATH",
                         help=f"read the vault passphrase from the first line of PATH (or ${PASSPHRASE_ENV}); "
                              "otherwise you are asked for it")
@@ -88,24 +89,24 @@ def register(subparsers: Any) -> dict[str, Handler]:
                     "encrypted under your passphrase. Each command unlocks it for its own run only.")
     sub = p.add_subparsers(dest="vault_command", metavar="ACTION", required=True)
     c = sub.add_parser("init", help="create an empty vault (asks for a new passphrase twice)")
-    _passphrase_option(c)
+    add_passphrase_option(c)
     c = sub.add_parser("passwd", help="change the passphrase (the records are not re-encrypted)")
-    _passphrase_option(c)
+    add_passphrase_option(c)
     c.add_argument("--new-passphrase-file", metavar="PATH", help="read the new passphrase from PATH's first line")
     c = sub.add_parser("lock", help="confirm that nothing stays unlocked")
-    _passphrase_option(c)  # accepted so scripts can pass it to every vault command; lock needs none
+    add_passphrase_option(c)  # accepted so scripts can pass it to every vault command; lock needs none
     c = sub.add_parser("check", help="read every record and report damaged ones and leftover files")
-    _passphrase_option(c)
+    add_passphrase_option(c)
     c.add_argument("--repair", action="store_true",
                    help="remove leftovers of interrupted writes (damaged records are only reported)")
     c = sub.add_parser("export", help="write an encrypted backup of every record to FILE")
     c.add_argument("file", metavar="FILE")
-    _passphrase_option(c)
+    add_passphrase_option(c)
     c.add_argument("--export-passphrase-file", metavar="PATH",
                    help="read the backup's passphrase from PATH's first line (otherwise asked for, twice)")
     c = sub.add_parser("import", help="merge a backup FILE into the vault (newer records of yours are kept)")
     c.add_argument("file", metavar="FILE")
-    _passphrase_option(c)
+    add_passphrase_option(c)
     c.add_argument("--export-passphrase-file", metavar="PATH",
                    help="read the passphrase the backup was made with from PATH's first line")
     return {"vault": cmd_vault}
