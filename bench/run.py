@@ -11,7 +11,7 @@ from typing import Iterator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # runnable from a checkout
 
-from bench import bench_app, bench_player, bench_speech, bench_text, bench_vault  # noqa: E402
+from bench import bench_app, bench_player, bench_speech, bench_text, bench_vault, bench_voices  # noqa: E402
 
 
 def _speech_packs() -> list[tuple[str, str]]:
@@ -31,6 +31,8 @@ def run_all(pack: str | None = None) -> Iterator[dict]:
         yield from bench_player.bench_player()
     if pack in (None, "vault"):
         yield from bench_vault.bench_vault()
+    if pack in (None, "voices"):
+        yield from bench_voices.bench_voices()
     for name, tier in _speech_packs():
         if pack not in (None, name):
             continue

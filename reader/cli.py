@@ -15,7 +15,7 @@ from reader.settings import DEFAULT_MAX_TOKENS, PUNCTUATION_LEVELS, Settings
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("open", "clip", "extract", "sentences", "dict", "bench", "say", "packs", "vault", "archive")
+COMMANDS = ("open", "clip", "extract", "sentences", "dict", "bench", "say", "packs", "vault", "archive", "voices")
 
 
 def _positive_tokens(value: str) -> int:
@@ -80,10 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     from reader.speech.commands import register as speech_commands
     from reader.archive.commands import register as archive_commands
     from reader.vault.commands import register as vault_commands
+    from reader.voices.commands import register as voices_commands
 
     HANDLERS.update(speech_commands(sub))
     HANDLERS.update(vault_commands(sub))
     HANDLERS.update(archive_commands(sub))
+    HANDLERS.update(voices_commands(sub))
     return parser
 
 

@@ -308,10 +308,18 @@ class ReadingSession:
             self.announce(f"Punctuation {level}.")
         return level
 
+    @property
+    def voice(self) -> str | None:
+        """This document's voice, else the reading voice chosen with `reader voices use`. A voice whose
+        preset is a speaker embedding ("vault:ID") needs the unlocked vault, which a reading session does
+        not hold: such a voice is used by `reader say` and the Voices screen, here the default voice."""
+        voice = self.state.voice or getattr(self.settings, "voice", None)
+        return None if voice and voice.startswith("vault:") else voice
+
     def options(self, **changes: Any) -> Any:
         from reader.speech.synthesizer import SynthesisOptions
 
-        values = {"voice": self.state.voice, "rate": self.state.rate, "pitch": self.state.pitch}
+        values = {"voice": self.voice, "rate": self.state.rate, "pitch": self.state.pitch}
         return SynthesisOptions(**{**values, **changes})
 
     # -- speech ------------------------------------------------------------------------------------

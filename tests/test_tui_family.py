@@ -92,3 +92,29 @@ def test_wrong_passphrase_is_one_sentence_and_the_field_stays(reader_home):
             assert isinstance(app.screen, ArchiveScreen)
 
     asyncio.run(scenario())
+
+
+def test_voices_screen_refuses_enrollment_without_consent_and_stores_nothing(reader_home):
+    from reader.tui.voices import VoicesScreen
+
+    async def scenario():
+        app = _app(reader_home)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("V")
+            await _type(pilot, "pass phrase")
+            await pilot.press("enter")
+            await _type(pilot, "pass phrase")
+            await pilot.press("enter")
+            await _settle(app, pilot)
+            assert isinstance(app.screen, VoicesScreen)
+            await pilot.press("n")
+            for value in ("grandma", "/nonexistent.wav", "", "", ""):  # no consent given
+                await _type(pilot, value)
+                await pilot.press("enter")
+            await _settle(app, pilot)
+            screen = app.screen
+            assert isinstance(screen, VoicesScreen)
+            assert "consent" in str(screen.query_one("#hint").render())
+            assert screen.book.names() == []
+
+    asyncio.run(scenario())

@@ -184,7 +184,10 @@ def trim_silence(wav16k: np.ndarray) -> np.ndarray:
     frames = wav16k[:n * win].reshape(n, win)
     energy = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
     voiced = energy > energy.max() - TRIM_TOP_DB
-    keep = np.convolve(voiced.astype(float), np.ones(2 * TRIM_KEEP_WINDOWS + 1), mode="same") > 0
+    # Keep a few windows around speech. "full" and a centred slice, not mode="same": that returns the
+    # kernel's length when the clip has fewer windows than the kernel.
+    kernel = 2 * TRIM_KEEP_WINDOWS + 1
+    keep = np.convolve(voiced.astype(float), np.ones(kernel), mode="full")[TRIM_KEEP_WINDOWS:TRIM_KEEP_WINDOWS + n] > 0
     if not keep.any():
         return wav16k
     return frames[keep].ravel()

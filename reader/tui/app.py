@@ -283,7 +283,7 @@ class ReaderApp(App[int]):
         if s is None:
             self.query_one("#status", Static).update("No document.")
             return
-        voice = s.state.voice or "default voice"
+        voice = s.voice or "default voice"
         punct = s.state.punctuation or self.settings.punctuation
         text = (f"{s.status.capitalize()} | {s.position_text()} | {voice} | rate {round(s.state.rate * 100)}% "
                 f"| pitch {round(s.state.pitch * 100)}% | punctuation {punct} | language {self.lang_mode}"

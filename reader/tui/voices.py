@@ -1,0 +1,284 @@
+"""The Voices screen: family voices in the vault; enroll (files or microphone, consent first), verify, use,
+delete. Long work (checks, embeddings, preset fitting) runs in workers; the screen speaks what it does."""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from pathlib import Path
+
+import numpy as np
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from reader.errors import ReaderError
+from reader.settings import Settings
+from reader.tui.family import FieldsScreen
+from reader.tui.screens import Announce, _Dialog, _ListDialog
+
+HONEST_NOTE = ("The installed packs cannot clone a voice: a preset is the closest voice they can make, "
+               "with its similarity. A pack conditioned on a speaker embedding would read in the voice itself.")
+CONSENT_FIELDS = [("consent_by", "who gives consent (the person recorded, or their guardian)"),
+                  ("purpose", "what the recordings are for, e.g. reading letters aloud to the family"),
+                  ("recorded_by", "who records (empty: the same person)")]
+
+
+class VoicesScreen(_ListDialog):
+    spoken_title = ("Family voices. n enrolls from files, r records with the microphone, v verifies, u uses the "
+                    "voice for reading, x deletes, Escape closes.")
+    BINDINGS = [
+        Binding("escape", "close", "Close"),
+        Binding("n", "enroll_files", "Enroll from files"),
+        Binding("r", "enroll_mic", "Record with the microphone"),
+        Binding("v", "verify", "Verify a recording"),
+        Binding("u", "use", "Use for reading"),
+        Binding("x", "delete", "Delete"),
+    ]
+
+    def __init__(self, vault, settings: Settings, announce: Announce) -> None:
+        super().__init__(announce)
+        from reader.voices.enroll import VoiceBook
+
+        self.book = VoiceBook(vault)
+        self.settings = settings
+        self.names: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static("Family voices — n files, r microphone, v verify, u use, x delete, Escape closes",
+                         classes="title")
+            yield OptionList(id="voices")
+            yield Static(HONEST_NOTE, classes="note")
+            yield Static("", id="hint")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.refresh_list()
+
+    def refresh_list(self) -> None:
+        options = self.query_one("#voices", OptionList)
+        options.clear_options()
+        try:
+            self.names = self.book.names()
+            lines = []
+            for name in self.names:
+                s = self.book.summary(name)
+                consent = s.consent.summary() if s.consent else "no consent record"
+                lines.append(f"{name}: {s.clips} recordings, {s.seconds:.0f} s; {consent}; {s.preset_text()}")
+        except ReaderError as exc:
+            self.names, lines = [], []
+            self._hint(exc.message)
+        if lines:
+            options.add_options([Option(line, id=name) for name, line in zip(self.names, lines)])
+        else:
+            options.add_option(Option("No voices yet. Press n to enroll from files, r to record.", disabled=True))
+        options.focus()
+
+    def _hint(self, text: str) -> None:
+        self.query_one("#hint", Static).update(text)
+        self.announce(text)
+
+    def _selected(self) -> str | None:
+        options = self.query_one("#voices", OptionList)
+        if options.highlighted is None or not self.names:
+            self._hint("Choose a voice first with the arrow keys.")
+            return None
+        return self.names[options.highlighted]
+
+    # -- enrolling ---------------------------------------------------------------------------------
+    def action_enroll_files(self) -> None:
+        fields = [("name", "the voice's name, e.g. grandma"),
+                  ("files", "recordings (WAV, FLAC or OGG), paths separated by spaces"), *CONSENT_FIELDS]
+
+        def chosen(values: dict | None) -> None:
+            if values:
+                self.enroll(values, None)
+
+        self.app.push_screen(FieldsScreen("Enroll a voice — consent first", fields, self.announce), chosen)
+
+    def action_enroll_mic(self) -> None:
+        fields = [("name", "the voice's name, e.g. grandma"), *CONSENT_FIELDS]
+
+        def consented(values: dict | None) -> None:
+            if not values:
+                return
+
+            def recorded(clips: list | None) -> None:
+                if clips:
+                    self.enroll(values, clips)
+
+            self.app.push_screen(RecordScreen(self.announce), recorded)
+
+        self.app.push_screen(FieldsScreen("Record a voice — consent first", fields, self.announce), consented)
+
+    @work(thread=True, exclusive=True, group="voices")
+    def enroll(self, values: dict, mic_clips: list | None) -> None:
+        from reader.voices.commands import ENCODER_PACK, _encoder, fit_for
+        from reader.voices.consent import Consent
+        from reader.voices.enroll import load_clip
+
+        say = lambda text: self.app.call_from_thread(self._hint, text)  # noqa: E731
+        try:
+            name = values.get("name", "")
+            if not values.get("consent_by") or not values.get("purpose"):
+                raise ReaderError("Enrollment needs consent first: say who consents and what the recordings are for.")
+            consent = Consent.now(name, values["consent_by"], values["purpose"], values.get("recorded_by") or None)
+            clips = mic_clips or [load_clip(Path(p).expanduser()) for p in values.get("files", "").split()]
+            say("Checking the recordings…")
+            encoder = _encoder(ENCODER_PACK, self.settings)
+            result = self.book.enroll(name, clips, consent, encoder)
+            say(f"Enrolled {name}: {result.clips} recordings, {result.seconds:.0f} s. Finding the closest voice…")
+            fit = fit_for(self.book, name, self.settings, argparse.Namespace(pack=None), encoder=encoder,
+                          clips16k=[c.samples for c in clips], say=lambda _: None)
+            message = f"{name}: {fit.describe()}"
+        except ReaderError as exc:
+            message = exc.message
+        self.app.call_from_thread(self.refresh_list)
+        say(message)
+
+    # -- verify, use, delete -------------------------------------------------------------------------
+    def action_verify(self) -> None:
+        name = self._selected()
+        if name is None:
+            return
+
+        def chosen(path: str | None) -> None:
+            if path:
+                self.verify(name, path)
+
+        self.app.push_screen(FieldsScreen(f"Verify a recording against {name}", [("file", "path of the recording")],
+                                          self.announce, single=True), chosen)
+
+    @work(thread=True, exclusive=True, group="voices")
+    def verify(self, name: str, path: str) -> None:
+        from reader.voices.commands import ENCODER_PACK, _encoder
+        from reader.voices.enroll import load_clip
+
+        try:
+            verdict = self.book.verify(name, load_clip(Path(path).expanduser()), _encoder(ENCODER_PACK, self.settings))
+            message = f"{verdict.text} (similarity {verdict.similarity:.2f})."
+        except ReaderError as exc:
+            message = exc.message
+        self.app.call_from_thread(self._hint, message)
+
+    def action_use(self) -> None:
+        from reader.voices import PRESET_NAME, VAULT_PREFIX
+
+        name = self._selected()
+        if name is None:
+            return
+        try:
+            preset = self.book.preset(name)
+            record = self.book.vault.find("preset", PRESET_NAME, self.book.group(name))
+            if preset is None or record is None:
+                raise ReaderError(f"The voice {name} has no reading preset yet; enroll it again.")
+            spec = VAULT_PREFIX + record.id if preset["kind"] == "embedding" else preset["spec"]
+            Settings.load(self.settings.home).with_(voice=spec).save()
+            session = getattr(self.app, "session", None)
+            if session is not None and preset["kind"] != "embedding":
+                session.set_voice(spec)
+            self._hint(f"Reading with {name}'s closest voice, {spec} (similarity {preset['similarity']:.2f}).")
+        except ReaderError as exc:
+            self._hint(exc.message)
+
+    def action_delete(self) -> None:
+        name = self._selected()
+        if name is None:
+            return
+
+        def confirmed(answer: str | None) -> None:
+            if (answer or "").strip().lower() != "yes":
+                self._hint("Nothing was deleted.")
+                return
+            try:
+                self._hint(self.book.delete(name).message())
+            except ReaderError as exc:
+                self._hint(exc.message)
+            self.refresh_list()
+
+        self.app.push_screen(FieldsScreen(f"Delete {name}'s recordings, embedding, preset and consent for good? "
+                                          "Type yes", [("answer", "type yes to delete")], self.announce,
+                                          single=True), confirmed)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+class RecordScreen(_Dialog):
+    """Reads prompts aloud one at a time: Space starts and stops recording, with a level meter; the clips
+    stay in memory (never a file) and are handed back for enrollment."""
+
+    spoken_title = "Recording. Read each sentence aloud. Space starts and stops; Escape cancels."
+    BINDINGS = [Binding("escape", "close", "Cancel"), Binding("space", "toggle", "Start / stop")]
+
+    def __init__(self, announce: Announce) -> None:
+        super().__init__(announce)
+        from reader.voices.commands import PROMPTS
+
+        self.prompts = PROMPTS
+        self.index = 0
+        self.clips: list = []
+        self.stop_event: threading.Event | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static("Read this sentence aloud — Space starts and stops, Escape cancels", classes="title")
+            yield Static(self.prompts[0], id="prompt")
+            yield Static("level [                              ]", id="meter")
+            yield Static("", id="hint")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.announce(self.prompts[0])
+
+    def action_toggle(self) -> None:
+        if self.stop_event is None:
+            self.stop_event = threading.Event()
+            self.query_one("#hint", Static).update("Recording… Space stops.")
+            self.record(self.stop_event)
+        else:
+            self.stop_event.set()
+
+    @work(thread=True, exclusive=True, group="record")
+    def record(self, stop: threading.Event) -> None:
+        from reader.voices.capture import Microphone, meter_line
+
+        def level(db: float, seconds: float, clipping: bool) -> None:
+            self.app.call_from_thread(self.query_one("#meter", Static).update,
+                                      meter_line(db, seconds, clipping=clipping))
+
+        try:
+            blocks = list(Microphone().blocks(stop, on_level=level))
+        except ReaderError as exc:
+            self.app.call_from_thread(self._done, None, exc.message)
+            return
+        self.app.call_from_thread(self._done, np.concatenate(blocks) if blocks else None, None)
+
+    def _done(self, samples, error: str | None) -> None:
+        from reader.voices.commands import _mic_clip
+
+        self.stop_event = None
+        if error:
+            self.query_one("#hint", Static).update(error)
+            self.announce(error)
+            return
+        if samples is None or not len(samples):
+            self.announce("Nothing was recorded; press Space and read the sentence.")
+            return
+        self.clips.append(_mic_clip(samples, self.index + 1))
+        self.index += 1
+        if self.index >= len(self.prompts):
+            self.dismiss(self.clips)
+            return
+        self.query_one("#prompt", Static).update(self.prompts[self.index])
+        self.query_one("#hint", Static).update("")
+        self.announce(self.prompts[self.index])
+
+    def action_close(self) -> None:
+        if self.stop_event is not None:
+            self.stop_event.set()
+        self.dismiss(None)

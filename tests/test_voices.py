@@ -1,0 +1,535 @@
+"""Family voices on the real default packs: enrollment from speech files (test speakers made with the
+bundled voices), quality refusals, consent, verify, use, crypto-shredding delete, preset fitting (Kokoro
+blends and a speaker-embedding pack), the microphone path, and no plaintext left behind."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from reader.settings import Settings
+from reader.speech import features, packs
+from reader.speech.pipeline import Pipeline
+from reader.speech.speaker import SpeakerStage, similarity
+from reader.vault.crypto import KdfParams
+from reader.vault.store import Vault
+from reader.voices import capture, commands, fit, quality
+from reader.voices.consent import Consent, ConsentError
+from reader.voices.enroll import VERIFY_THRESHOLD, Clip, VoiceBook, from_pcm16, resolve_voice, unit_mean
+
+FAST_KDF = KdfParams(memory_kib=8 * 1024, iterations=1, lanes=1)
+PASS = "a long family passphrase"
+NAME = "Großmutter Åsa"  # distinctive, so a plaintext scan cannot find it by chance
+SR = features.SAMPLE_RATE
+JOE_SENTENCES = (
+    ("The little boat drifted slowly across the quiet lake at dawn.",
+     "Please remember to water the tomatoes before you leave."),
+    ("My grandmother kept every letter she ever received in a box.",
+     "We walked along the river until the lights came on."),
+    ("A cold wind blew through the open window all night long.",
+     "He counted the coins twice and still could not believe it."),
+    ("The children laughed as the puppy chased its own tail.",
+     "Tomorrow we will bake bread and visit the old market."),
+)
+KOKORO_SENTENCE = "The old lighthouse keeper climbed the stairs every evening to light the lamp for the ships."
+BLEND = "jf_alpha:0.5,jm_kumo:0.5"
+
+
+def _pack_dir(name: str) -> Path:
+    for path, manifest in packs.find_packs(packs.default_pack_dirs()):
+        if manifest.name == name:
+            return path
+    raise AssertionError(f"the default pack {name} is not built; run `make test` (it builds them)")
+
+
+@pytest.fixture(scope="session")
+def speech_settings(tmp_path_factory) -> Settings:
+    return Settings(home=tmp_path_factory.mktemp("voices_speech_home"))
+
+
+@pytest.fixture(scope="session")
+def encoder(speech_settings) -> SpeakerStage:
+    return SpeakerStage.load(packs.open_pack(_pack_dir("ge2e-speaker")), threads=speech_settings.threads)
+
+
+@pytest.fixture(scope="session")
+def judge(speech_settings) -> SpeakerStage:
+    return SpeakerStage.load(packs.open_pack(_pack_dir("voicefilter-judge")), threads=speech_settings.threads)
+
+
+@pytest.fixture(scope="session")
+def kokoro(speech_settings) -> Pipeline:
+    return Pipeline.load(packs.open_pack(_pack_dir("kokoro-int8")), speech_settings)
+
+
+@pytest.fixture(scope="session")
+def speakers(speech_settings, kokoro) -> dict[str, list[np.ndarray]]:
+    """Test speakers at 16 kHz: Piper's Joe (4 clips of two sentences), Kokoro's jm_kumo (1 clip) and a
+    50/50 blend of jf_alpha and jm_kumo (2 clips). Made once per test session."""
+    joe = Pipeline.load(packs.open_pack(_pack_dir("piper-joe-en")), speech_settings)
+    pause = np.zeros(int(0.3 * joe.sample_rate), np.float32)
+    out: dict[str, list[np.ndarray]] = {"joe": []}
+    for first, second in JOE_SENTENCES:
+        a, _ = joe.render(first, lang="en", stream=False)
+        b, _ = joe.render(second, lang="en", stream=False)
+        out["joe"].append(features.to_16k(np.concatenate([a, pause, b]), joe.sample_rate))
+    a, _ = kokoro.render(KOKORO_SENTENCE, lang="en", voice=kokoro.voice("jm_kumo"), stream=False)
+    out["kumo"] = [features.to_16k(a, kokoro.sample_rate)]
+    out["blend"] = []
+    for text in (KOKORO_SENTENCE, "Please remember to water the tomatoes on the windowsill before you leave for work."):
+        a, _ = kokoro.render(text, lang="en", voice=kokoro.voice(BLEND), stream=False)
+        out["blend"].append(features.to_16k(a, kokoro.sample_rate))
+    return out
+
+
+@pytest.fixture
+def vault_home(reader_home) -> Path:
+    """READER_HOME with an empty vault (cheap KDF) and a passphrase file outside it."""
+    Vault.create(reader_home / "vault", PASS, kdf_params=FAST_KDF).lock()
+    return reader_home
+
+
+@pytest.fixture
+def passfile(tmp_path) -> Path:
+    path = tmp_path / "passphrase.txt"
+    path.write_text(PASS + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+def _run(argv: list[str], home: Path) -> int:
+    parser = argparse.ArgumentParser(prog="reader")
+    sub = parser.add_subparsers(dest="command")
+    handlers = commands.register(sub)
+    args = parser.parse_args(argv)
+    return handlers[args.command](args, Settings.load(home))
+
+
+def _write(path: Path, samples16k: np.ndarray, rate: int, **kw) -> Path:
+    """Write a clip at another sample rate (soxr), as a user's file would be."""
+    import soxr
+
+    data = samples16k if rate == SR else soxr.resample(samples16k, SR, rate)
+    soundfile.write(str(path), data, rate, **kw)
+    return path
+
+
+@pytest.fixture
+def joe_files(speakers, tmp_path_factory) -> list[Path]:
+    """Joe's clips as a 44.1 kHz WAV, a 22.05 kHz FLAC, a 48 kHz OGG, and a 16 kHz WAV for verifying."""
+    folder = tmp_path_factory.mktemp("user_files")
+    clips = speakers["joe"]
+    return [_write(folder / "joe-1.wav", clips[0], 44_100, subtype="PCM_16"),
+            _write(folder / "joe-2.flac", clips[1], 22_050),
+            _write(folder / "joe-3.ogg", clips[2], 48_000),
+            _write(folder / "joe-4.wav", clips[3], SR)]
+
+
+def _open(home: Path) -> Vault:
+    return Vault.open(home / "vault", PASS)
+
+
+def _enroll_args(files: list[Path], passfile: Path, *extra: str) -> list[str]:
+    return ["voices", "enroll", NAME, "--from", *map(str, files), "--consent-by", "Åsa", "--recorded-by", "Tom",
+            "--purpose", "reading stories to the grandchildren", "--passphrase-file", str(passfile), *extra]
+
+
+# --- enrollment, verify, list, use, delete through the command handlers ------------------------------------
+
+
+def test_enroll_verify_list_use_delete(vault_home, passfile, joe_files, speakers, tmp_path, capsys):
+    assert _run(_enroll_args(joe_files[:3], passfile, "--pack", "piper-joe-en"), vault_home) == 0
+    out = capsys.readouterr().out
+    assert f"Enrolled {NAME}: 3 recordings" in out
+    with _open(vault_home) as vault:
+        book = VoiceBook(vault)
+        assert book.names() == [NAME]
+        assert len(book.records(NAME, "recording")) == 3
+        stored = book.embedding(NAME)
+        assert stored.shape == (256,) and abs(np.linalg.norm(stored) - 1) < 1e-5
+        consent = book.consent(NAME)
+        assert (consent.subject, consent.consent_by, consent.recorded_by) == (NAME, "Åsa", "Tom")
+        preset = book.preset(NAME)
+        assert preset["pack"] == "piper-joe-en" and preset["kind"] == "stock"
+        # Joe enrolled, Joe's own voice as the preset: the speaker encoder must find it very similar.
+        assert preset["similarity"] > VERIFY_THRESHOLD
+
+    # The same speaker, a clip not used for enrollment: JSON is exactly the two keys.
+    assert _run(["voices", "verify", NAME, "--from", str(joe_files[3]), "--json", "--passphrase-file",
+                 str(passfile)], vault_home) == 0
+    same = json.loads(capsys.readouterr().out)
+    assert set(same) == {"similarity", "same_speaker"} and same["same_speaker"] is True
+    assert isinstance(same["similarity"], float) and same["similarity"] >= VERIFY_THRESHOLD
+    other = _write(tmp_path / "kumo.wav", speakers["kumo"][0], 24_000)
+    assert _run(["voices", "verify", NAME, "--from", str(other), "--json", "--passphrase-file", str(passfile)],
+                vault_home) == 0
+    different = json.loads(capsys.readouterr().out)
+    assert different["same_speaker"] is False and different["similarity"] < VERIFY_THRESHOLD
+    assert _run(["voices", "verify", NAME, "--from", str(other), "--passphrase-file", str(passfile)], vault_home) == 0
+    assert capsys.readouterr().out.startswith("probably not the same person (similarity ")
+
+    assert _run(["voices", "list", "--passphrase-file", str(passfile)], vault_home) == 0
+    listed = capsys.readouterr().out
+    assert f"{NAME}: 3 recordings" in listed and "consent by Åsa for" in listed and "similarity" in listed
+
+    assert _run(["voices", "use", NAME, "--passphrase-file", str(passfile)], vault_home) == 0
+    assert "joe on the piper-joe-en pack (similarity" in capsys.readouterr().out
+    assert json.loads((vault_home / "settings.json").read_text())["voice"] == "joe"
+    assert Settings.load(vault_home).voice == "joe"
+
+    with _open(vault_home) as vault:
+        group = VoiceBook.group(NAME)
+        files_before = set((vault.folder / "records").glob("*.rec"))
+        assert len(files_before) == 6  # consent, 3 recordings, embedding, preset
+    assert _run(["voices", "delete", NAME, "--passphrase-file", str(passfile)], vault_home) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"Deleted {NAME}: 3 recordings, 1 embedding, 1 preset, 1 consent record; their encryption key was destroyed.",
+        commands.VOICE_RESET]
+    with _open(vault_home) as vault:
+        assert vault.list(group=group) == [] and vault.list() == []
+        assert group not in vault.groups()
+        assert not list((vault.folder / "records").glob("*.rec"))
+    assert Settings.load(vault_home).voice is None  # the reading voice came from her: it went with her
+
+
+def test_enroll_with_spoken_consent_counts_it(vault_home, passfile, joe_files, capsys):
+    args = _enroll_args(joe_files[:2], passfile, "--no-preset", "--consent-audio", str(joe_files[3]))
+    assert _run(args, vault_home) == 0
+    with _open(vault_home) as vault:
+        assert VoiceBook(vault).consent(NAME).spoken is True
+    capsys.readouterr()
+    assert _run(["voices", "delete", NAME, "--yes", "--passphrase-file", str(passfile)], vault_home) == 0
+    assert "2 recordings, 1 embedding, 0 presets, 2 consent records" in capsys.readouterr().out
+
+
+# --- quality refusals: each says its sentence, and nothing is stored -------------------------------------------
+
+
+def _silence(joe):
+    return np.zeros(5 * SR, np.float32)
+
+
+def _short(joe):  # 1.5 s of speech in 5 s
+    speech = quality.speech_only(joe[0])[: int(1.5 * SR)]
+    lead = np.zeros(quality.FRAME * 33, np.float32)  # whole VAD frames, so exactly 1.5 s is counted
+    return np.concatenate([lead, speech, np.zeros(int(2.5 * SR), np.float32)])
+
+
+def _clipped(joe):
+    return np.clip(joe[0] * 20, -1, 1)
+
+
+def _quiet(joe):
+    return joe[0] * 10 ** (-35 / 20)
+
+
+def _noisy(joe):
+    rms = np.sqrt(np.mean(quality.speech_only(joe[0]) ** 2))
+    noise = np.random.default_rng(1).normal(0, rms * 0.25, len(joe[0])).astype(np.float32)  # 12 dB under the speech
+    return joe[0] + noise
+
+
+def _two_voices(joe, kumo):
+    return np.concatenate([quality.speech_only(joe[1])[: 3 * SR], quality.speech_only(kumo[0])[: 3 * SR]])
+
+
+@pytest.mark.parametrize("make, sentence", [
+    (_silence, "Only 0.0 s of speech was found; record at least 3 s of someone speaking."),
+    (_short, "Only 1.5 s of speech was found; record at least 3 s of someone speaking."),
+    (_clipped, quality.CLIPPED),
+    (_quiet, quality.TOO_QUIET),
+    (_noisy, quality.NOISY),
+    (_two_voices, quality.SEVERAL_VOICES),
+])
+def test_quality_refusal_stores_nothing(make, sentence, vault_home, passfile, speakers, joe_files, tmp_path):
+    bad = make(speakers["joe"], speakers["kumo"]) if make is _two_voices else make(speakers["joe"])
+    path = tmp_path / "bad.wav"
+    soundfile.write(str(path), bad.astype(np.float32), SR, subtype="FLOAT")  # float: a clip stays clipped, quiet stays quiet
+    with pytest.raises(quality.QualityError) as caught:
+        _run(_enroll_args([joe_files[0], path], passfile), vault_home)
+    assert caught.value.message == f"bad.wav: {sentence}"
+    with _open(vault_home) as vault:
+        assert vault.list() == [] and vault.groups() == []
+    assert not list((vault_home / "vault" / "records").glob("*"))
+
+
+def test_good_clips_pass_every_check(speakers, encoder):
+    for clip in speakers["joe"] + speakers["kumo"] + speakers["blend"]:
+        report = quality.assess(clip, encoder=encoder)
+        assert report.ok, report
+        assert report.speech_s >= 3.0 and report.part_similarity >= quality.SINGLE_SPEAKER_MIN_SHORT
+
+
+def test_clips_of_two_people_are_refused(vault_home, passfile, joe_files, speakers, tmp_path):
+    kumo = _write(tmp_path / "kumo.wav", speakers["kumo"][0], 24_000)
+    with pytest.raises(quality.QualityError, match="seems to be of another person"):
+        _run(_enroll_args([joe_files[0], joe_files[1], kumo], passfile, "--no-preset"), vault_home)
+    with _open(vault_home) as vault:
+        assert vault.list() == []
+
+
+# --- consent -------------------------------------------------------------------------------------------------
+
+
+def test_no_consent_no_voice(vault_home, passfile, joe_files, monkeypatch):
+    def no_terminal(prompt=""):
+        raise EOFError
+
+    monkeypatch.setattr("builtins.input", no_terminal)
+    with pytest.raises(ConsentError, match="without the person's consent no voice is recorded or kept"):
+        _run(["voices", "enroll", NAME, "--from", str(joe_files[0]), "--passphrase-file", str(passfile)], vault_home)
+    answers = iter(["Åsa", "", "reading aloud", "no"])
+    monkeypatch.setattr("builtins.input", lambda prompt="": next(answers))
+    with pytest.raises(ConsentError):
+        _run(["voices", "enroll", NAME, "--from", str(joe_files[0]), "--passphrase-file", str(passfile)], vault_home)
+    with _open(vault_home) as vault:
+        assert vault.list() == [] and vault.groups() == []
+
+
+def test_consent_questions_are_asked_and_kept(vault_home, passfile, joe_files, monkeypatch, capsys):
+    asked = []
+    answers = iter(["Åsa herself", "", "reading letters aloud", "yes"])
+
+    def answer(prompt=""):
+        asked.append(prompt)
+        return next(answers)
+
+    monkeypatch.setattr("builtins.input", answer)
+    assert _run(["voices", "enroll", NAME, "--from", str(joe_files[0]), "--no-preset", "--passphrase-file",
+                 str(passfile)], vault_home) == 0
+    assert len(asked) == 4 and "consent" in asked[0].lower() and "yes/no" in asked[3]
+    with _open(vault_home) as vault:
+        consent = VoiceBook(vault).consent(NAME)
+    assert (consent.consent_by, consent.recorded_by, consent.purpose) == ("Åsa herself", "Åsa herself",
+                                                                          "reading letters aloud")
+    assert consent.given_at[:4].isdigit()
+
+
+def test_enroll_api_refuses_without_consent(tmp_path, speakers, encoder):
+    with Vault.create(tmp_path / "v", PASS, kdf_params=FAST_KDF) as vault:
+        with pytest.raises(ConsentError):
+            VoiceBook(vault).enroll("x", [Clip(speakers["joe"][0], "a")], None, encoder)
+        assert vault.list() == []
+
+
+# --- preset fitting -------------------------------------------------------------------------------------------
+
+
+def test_fitting_a_blend_beats_or_equals_the_best_stock_voice(speakers, kokoro, encoder, judge, tmp_path):
+    """The target is itself a 50/50 blend of two stock styles: fitting must find a blend at least as close
+    as the best single style, by our encoder and by the independent judge."""
+    clips = speakers["blend"]
+    target = unit_mean(encoder.embed(c, SR) for c in clips)
+    target_judge = unit_mean(judge.embed(c, SR) for c in clips)
+    cache = fit.StockCache(tmp_path / "cache", "test")
+    result = fit.fit_preset(kokoro, encoder, target, judge=judge, target_judge=target_judge, budget=12,
+                            stock_cache=cache)
+    assert result.kind == fit.BLEND_PRESET and result.stock_spec in kokoro.voice_ids
+    assert result.similarity >= result.stock_similarity
+    assert result.judge >= result.stock_judge
+    assert result.trials <= len(kokoro.voice_ids) + 12
+    assert cache.path.exists() and set(cache.load()) == set(kokoro.voice_ids)
+    # The spec is one Pipeline.voice() takes, and its speech is what was measured.
+    voice = kokoro.voice(result.spec)
+    assert voice.style_table is not None
+    record = result.to_record()
+    assert record["stock"]["similarity"] == result.stock_similarity and record["judge"] == result.judge
+    assert "closest available voice" in result.describe().lower() and "stock best" in result.describe()
+    # A second fit reads the stock voices from the cache: only blends are synthesized.
+    again = fit.fit_preset(kokoro, encoder, target, budget=1, stock_cache=cache)
+    assert again.trials == 1
+
+
+def test_speaker_embedding_pack_uses_the_embedding(tmp_path, speakers, encoder):
+    from models.tiny_packs import make_tiny_pack
+
+    pack = packs.open_pack(make_tiny_pack(tmp_path / "tiny-clone", "speaker_embedding"))
+    pipeline = Pipeline.load(pack, Settings(home=tmp_path))
+    clips = speakers["joe"][:2]
+    target = unit_mean(encoder.embed(c, SR) for c in clips)
+    result = fit.fit_preset(pipeline, encoder, target, clips16k=clips)
+    assert result.kind == fit.EMBEDDING_PRESET and result.trials == 1
+    # The pack's own speaker stage made the embedding (its acoustic stage was trained on that space).
+    own = unit_mean(pipeline.speaker.embed(c, SR) for c in clips)
+    assert np.allclose(result.embedding, own, atol=1e-6)
+
+    seen = []
+    session = pipeline.acoustic.session
+    real_run = session.run
+
+    def spy(outputs, feeds, *rest):
+        seen.append(np.array(feeds["speaker_embedding"]))
+        return real_run(outputs, feeds, *rest)
+
+    session.run = spy
+    with Vault.create(tmp_path / "v", PASS, kdf_params=FAST_KDF) as vault:
+        book = VoiceBook(vault)
+        consent = Consent.now("tiny", "tiny", "a test")
+        book.store_consent("tiny", consent)
+        book.store_embedding("tiny", target, 2)
+        book.store_preset("tiny", result)
+        preset_id = vault.find("preset", "preset", book.group("tiny")).id
+        voice = resolve_voice("vault:" + preset_id, pipeline, vault)
+        audio, _ = pipeline.render("hello there", lang="en", voice=voice, stream=False)
+    assert seen and np.allclose(seen[-1].ravel(), own, atol=1e-6)
+    other, _ = pipeline.render("hello there", lang="en", voice=pipeline.embedding_voice(-own), stream=False)
+    assert not np.allclose(audio, other)  # the embedding really conditions the acoustic stage
+
+
+# --- the microphone --------------------------------------------------------------------------------------------
+
+
+class FakeStream:
+    """Stands in for sounddevice.InputStream: feeds a recording to the callback in 100 ms blocks."""
+
+    def __init__(self, signal, *, samplerate, blocksize, callback, **kw):
+        self.signal, self.blocksize, self.callback = signal, blocksize, callback
+        self.active = False
+        self.done = __import__("threading").Event()
+
+    def start(self):
+        import threading
+
+        self.active = True
+
+        def feed():
+            for i in range(0, len(self.signal), self.blocksize):
+                block = self.signal[i:i + self.blocksize]
+                self.callback(block.reshape(-1, 1), len(block), None, None)
+            self.done.set()
+
+        threading.Thread(target=feed, daemon=True).start()
+
+    def stop(self):
+        self.active = False
+
+    def close(self):
+        pass
+
+
+class FakeSoundDevice:
+    PortAudioError = RuntimeError
+
+    def __init__(self, signals):
+        self.signals = list(signals)
+        self.streams = []
+
+    def check_input_settings(self, **kw):
+        return None
+
+    def InputStream(self, **kw):  # noqa: N802 - sounddevice's name
+        stream = FakeStream(self.signals.pop(0), **kw)
+        self.streams.append(stream)
+        return stream
+
+
+def _wait_for_take(sd: FakeSoundDevice) -> None:
+    """Press Enter once the take's stream (the next one opened) has delivered its whole recording."""
+    import time
+
+    index = len(sd.streams)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (len(sd.streams) > index and sd.streams[index].done.is_set()):
+        time.sleep(0.01)
+    time.sleep(0.3)  # and the last blocks were taken from the queue
+
+
+def test_microphone_enrollment_streams_into_the_vault(tmp_path, speakers, encoder, monkeypatch):
+    silence = np.zeros(2 * SR, np.float32)
+    joe = speakers["joe"]
+    sd = FakeSoundDevice([joe[0], silence, joe[1], joe[2]])  # the second take of prompt 2 is silent
+    prompts = []
+
+    def ask_line(prompt=""):
+        prompts.append(prompt)
+        if prompt == "":  # the Enter that stops a recording: after the whole take was heard
+            _wait_for_take(sd)
+        return ""
+
+    puts = []
+    with Vault.create(tmp_path / "v", PASS, kdf_params=FAST_KDF) as vault:
+        real_put_stream = vault.put_stream
+        monkeypatch.setattr(vault, "put_stream", lambda *a, **kw: puts.append(a[:2]) or real_put_stream(*a, **kw))
+        book = VoiceBook(vault)
+        args = argparse.Namespace(device=None)
+        out = open(tmp_path / "stderr.txt", "w")
+        result = commands._enroll_from_mic(args, book, "mic", Consent.now("mic", "mic", "a test"), None, encoder,
+                                           mic=capture.Microphone(sd=sd), ask_line=ask_line, out=out)
+        out.close()
+        assert result.clips == 3 and len(sd.streams) == 4
+        # Each take was streamed into the vault (put() goes through put_stream too: consent, embedding).
+        assert [p for p in puts if p[0] == "recording"] == [("recording", "clip-1"), ("recording", "clip-2"),
+                                                            ("recording", "clip-2"), ("recording", "clip-3")]
+        stored = book.recordings("mic")
+        assert len(stored) == 3
+        assert abs(len(stored[0]) - len(joe[0])) < 0.2 * SR  # the whole take, as it came
+        assert np.abs(stored[0][: SR] - joe[0][: SR]).max() < 1e-3
+        assert book.embedding("mic").shape == (256,)
+    log = (tmp_path / "stderr.txt").read_text()
+    assert "level [" in log and "Only 0.0 s of speech was found" in log and "Sentence 3 of 3" in log
+
+
+def test_microphone_failure_shreds_the_half_made_voice(tmp_path, encoder):
+    silence = np.zeros(SR, np.float32)
+    sd = FakeSoundDevice([silence] * commands.MAX_ATTEMPTS)
+
+    def ask_line(prompt=""):
+        if prompt == "":
+            _wait_for_take(sd)
+        return ""
+
+    with Vault.create(tmp_path / "v", PASS, kdf_params=FAST_KDF) as vault:
+        book = VoiceBook(vault)
+        with open(tmp_path / "err.txt", "w") as out, pytest.raises(quality.QualityError):
+            commands._enroll_from_mic(argparse.Namespace(device=None), book, "mic", Consent.now("m", "m", "t"),
+                                      None, encoder, mic=capture.Microphone(sd=sd), ask_line=ask_line, out=out)
+        assert vault.list() == [] and vault.groups() == []
+
+
+def test_meter_line():
+    assert capture.meter_line(0.0, 1.0).startswith("level [" + "#" * capture.METER_WIDTH + "]")
+    assert capture.meter_line(-120.0, 2.5) == "level [" + "." * capture.METER_WIDTH + "]  -99 dB   2.5 s"
+    assert capture.meter_line(-30.0, 0.0, clipping=True).endswith("TOO LOUD")
+
+
+# --- nothing in plaintext ------------------------------------------------------------------------------------
+
+
+def test_no_plaintext_after_enrollment(vault_home, passfile, joe_files, speakers, tmp_path_factory, monkeypatch):
+    tmp = tmp_path_factory.mktemp("tmpdir")
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    assert tempfile.gettempdir() == str(tmp)
+    args = _enroll_args(joe_files[:3], passfile, "--pack", "piper-joe-en", "--consent-audio", str(joe_files[3]))
+    assert _run(args, vault_home) == 0
+    assert _run(["voices", "use", NAME, "--passphrase-file", str(passfile)], vault_home) == 0
+    with _open(vault_home) as vault:
+        embedding = VoiceBook(vault).embedding(NAME)
+        stored = VoiceBook(vault).recordings(NAME)[0]
+    enrolled = features.to_16k(*soundfile.read(str(joe_files[0]), dtype="float32"))
+    needles = {
+        "RIFF/WAVE": None, "fLaC": b"fLaC", "OggS": b"OggS",
+        "name utf-8": NAME.encode("utf-8"), "name utf-16-le": NAME.encode("utf-16-le"),
+        "name utf-16-be": NAME.encode("utf-16-be"),
+        "enrolled float32": np.asarray(enrolled[SR: SR + 64], dtype="<f4").tobytes(),
+        "stored pcm16": (np.round(stored[SR: SR + 64] * 32767)).astype("<i2").tobytes(),
+        "embedding float32": np.asarray(embedding[:64], dtype="<f4").tobytes(),
+    }
+    found = []
+    for root in (vault_home, tmp):
+        for path in Path(root).rglob("*"):
+            if not path.is_file():
+                continue
+            data = path.read_bytes()
+            if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+                found.append((path, "RIFF/WAVE"))
+            for what, needle in needles.items():
+                if needle is not None and needle in data:
+                    found.append((path, what))
+    assert found == []
