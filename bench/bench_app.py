@@ -5,7 +5,6 @@ Run as `python bench/bench_app.py`; prints one JSON line per measure."""
 from __future__ import annotations
 
 import json
-import resource
 import statistics
 import sys
 import tempfile
@@ -16,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # runnable from a checkout
 
 from bench.bench_player import run_on_paced_device  # noqa: E402
+from bench.bench_speech import peak_rss_mb  # noqa: E402
 
 SAMPLE = ROOT / "reader" / "data" / "sample.md"
 RUNS = 5
@@ -80,7 +80,7 @@ def _measure(pack: str) -> list[dict]:
     session.play()
     time.sleep(READ_SECONDS)
     session.close()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mb()
     return [_row(pack, "app_play_to_sound_ms", statistics.median(first), "ms"),
             _row(pack, "app_peak_rss_mb", peak, "MB")]
 
