@@ -28,21 +28,6 @@ pcm.null {
     type null
 }
 """
-# The same as tests use: a parser with only our subcommands, so the handlers run as the CLI will run them.
-SCRIPT = """
-import argparse, sys
-from reader.errors import ReaderError
-from reader.settings import Settings
-from reader.speech.commands import register
-parser = argparse.ArgumentParser(prog="reader")
-handlers = register(parser.add_subparsers(dest="command"))
-args = parser.parse_args(sys.argv[1:])
-try:
-    sys.exit(handlers[args.command](args, Settings.load()))
-except ReaderError as exc:
-    print(f"reader: {exc.message}", file=sys.stderr)
-    sys.exit(exc.exit_code)
-"""
 
 
 def _parse(*argv: str) -> argparse.Namespace:
@@ -56,7 +41,7 @@ def _parse(*argv: str) -> argparse.Namespace:
 def _run(tmp_path, *argv: str, home=None) -> subprocess.CompletedProcess:
     env = {**os.environ, "HOME": str(home or tmp_path), "READER_HOME": str(tmp_path / "reader_home"),
            "PYTHONIOENCODING": "utf-8"}
-    return subprocess.run([sys.executable, "-c", SCRIPT, *argv], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "reader", *argv], capture_output=True, text=True, env=env,
                           cwd=ROOT, timeout=120)
 
 

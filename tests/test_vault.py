@@ -794,21 +794,6 @@ def test_no_plaintext_reaches_the_disk(tmp_path, monkeypatch):
     assert _scan([tmp_path], needles, start) == []
 
 
-# The CLI as the lead will wire it (reader/cli.py prints `reader: MESSAGE` and exits with exit_code).
-SCRIPT = """
-import argparse, sys
-from reader.errors import ReaderError
-from reader.settings import Settings
-from reader.vault.commands import register
-parser = argparse.ArgumentParser(prog="reader")
-handlers = register(parser.add_subparsers(dest="command"))
-args = parser.parse_args(sys.argv[1:])
-try:
-    sys.exit(handlers[args.command](args, Settings.load()))
-except ReaderError as exc:
-    print(f"reader: {exc.message}", file=sys.stderr)
-    sys.exit(exc.exit_code)
-"""
 
 
 def test_cli_in_a_subprocess_says_one_sentence(reader_home, tmp_path):
@@ -821,7 +806,7 @@ def test_cli_in_a_subprocess_says_one_sentence(reader_home, tmp_path):
         env = {**os.environ, "READER_HOME": str(reader_home)}
         if passphrase_file is not None:
             env["READER_PASSPHRASE_FILE"] = str(passphrase_file)
-        return subprocess.run([sys.executable, "-c", SCRIPT, *argv], capture_output=True, text=True, env=env,
+        return subprocess.run([sys.executable, "-m", "reader", *argv], capture_output=True, text=True, env=env,
                               cwd=ROOT, timeout=120, stdin=subprocess.DEVNULL)
 
     right, wrong = tmp_path / "right", tmp_path / "wrong"
