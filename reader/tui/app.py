@@ -355,11 +355,11 @@ class ReaderApp(App[int]):
         panel.update("Spoken form: " + spoken.text)
 
     # -- actions -----------------------------------------------------------------------------------
-    def _with_session(self, fn, *args):
+    def _with_session(self, fn):
         if self.session is None:
             self._message("No document is open. Press o to open a file, or c to read the clipboard.")
             return None
-        return fn(*args)
+        return fn()
 
     def action_toggle_play(self) -> None:
         self._with_session(lambda: self.session.toggle())
@@ -377,10 +377,10 @@ class ReaderApp(App[int]):
         self._with_session(lambda: self.session.previous_sentence())
 
     def action_next_word(self) -> None:
-        self._with_session(self.session.move_word, 1) if self.session else None
+        self._with_session(lambda: self.session.move_word(1))
 
     def action_previous_word(self) -> None:
-        self._with_session(self.session.move_word, -1) if self.session else None
+        self._with_session(lambda: self.session.move_word(-1))
 
     def action_next_paragraph(self) -> None:
         self._with_session(lambda: self.session.jump_block(1))

@@ -41,22 +41,18 @@ class PassphraseScreen(_Dialog):
                 yield Input(password=True, placeholder="the same passphrase again", id="confirm")
             yield Static("", id="hint")
 
-    def _say_hint(self, text: str) -> None:
-        self.query_one("#hint", Static).update(text)
-        self.announce(text)
-
     def on_input_submitted(self, event: Input.Submitted) -> None:
         passphrase = self.query_one("#passphrase", Input).value
         if self.create and event.input.id == "passphrase":
             self.query_one("#confirm", Input).focus()
             return
         if not passphrase:
-            self._say_hint("The passphrase is empty; type one.")
+            self._hint("The passphrase is empty; type one.")
             return
         if self.create and self.query_one("#confirm", Input).value != passphrase:
-            self._say_hint("The two passphrases differ; type them again.")
+            self._hint("The two passphrases differ; type them again.")
             return
-        self._say_hint("Unlocking…")
+        self._hint("Unlocking…")
         self.unlock(passphrase)
 
     @work(thread=True, exclusive=True, group="unlock")
@@ -75,7 +71,7 @@ class PassphraseScreen(_Dialog):
         for field in self.query(Input):
             field.value = ""
         self.query_one("#passphrase", Input).focus()
-        self._say_hint(message)
+        self._hint(message)
 
 
 def _entry_line(e) -> str:
@@ -134,10 +130,6 @@ class ArchiveScreen(_ListDialog):
             what = f" in {self.dialect}" if self.dialect else ""
             options.add_option(Option(f"No recordings{what} yet. Press a to add one.", disabled=True))
         options.focus()
-
-    def _hint(self, text: str) -> None:
-        self.query_one("#hint", Static).update(text)
-        self.announce(text)
 
     @property
     def playback(self):

@@ -36,6 +36,11 @@ class _Dialog(ModalScreen):
     def action_close(self) -> None:
         self.dismiss(None)
 
+    def _hint(self, text: str) -> None:
+        """Show a line under the dialog's fields and speak it (self-voicing)."""
+        self.query_one("#hint", Static).update(text)
+        self.announce(text)
+
 
 class _ListDialog(_Dialog):
     """A list that speaks the highlighted item, like a screen reader moving through a menu."""
@@ -173,9 +178,7 @@ class OpenScreen(_InputDialog):
         if value and Path(value).expanduser().is_file():
             self.dismiss(str(Path(value).expanduser()))
         elif value:
-            message = f"There is no file {value}; check the path (Tab completes)."
-            self.query_one("#hint", Static).update(message)
-            self.announce(message)
+            self._hint(f"There is no file {value}; check the path (Tab completes).")
 
 
 class ExportScreen(_Dialog):
@@ -215,8 +218,7 @@ class ExportScreen(_Dialog):
         self.app.call_from_thread(self._finished, message)
 
     def _finished(self, message: str) -> None:
-        self.query_one("#hint", Static).update(message + " Press Escape to close.")
-        self.announce(message)
+        self._hint(message + " Press Escape to close.")
         self.cancel.set()
 
     def action_close(self) -> None:

@@ -78,10 +78,6 @@ class VoicesScreen(_ListDialog):
             options.add_option(Option("No voices yet. Press n to enroll from files, r to record.", disabled=True))
         options.focus()
 
-    def _hint(self, text: str) -> None:
-        self.query_one("#hint", Static).update(text)
-        self.announce(text)
-
     def _selected(self) -> str | None:
         options = self.query_one("#voices", OptionList)
         if options.highlighted is None or not self.names:
@@ -263,8 +259,7 @@ class RecordScreen(_Dialog):
 
         self.stop_event = None
         if error:
-            self.query_one("#hint", Static).update(error)
-            self.announce(error)
+            self._hint(error)
             return
         if samples is None or not len(samples):
             self.announce("Nothing was recorded; press Space and read the sentence.")
