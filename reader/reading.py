@@ -405,6 +405,14 @@ class ReadingSession:
         self._halt()
         self._set_status("stopped")
 
+    def hush(self) -> None:
+        """Silence the app's own speech and any reading (reading pauses): before recording from the
+        microphone, which would otherwise record the reader's voice along with the person's."""
+        was_reading = self.status == "playing"
+        self._halt()
+        if was_reading:
+            self._set_status("paused")
+
     def _halt(self) -> None:
         """Silence now and abandon queued synthesis."""
         with self._lock:

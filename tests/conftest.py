@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.speakers import encoder, joe_files, judge, kokoro, speakers, speech_settings  # noqa: F401  (fixtures)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -533,6 +533,41 @@ def test_remove_cleans_up_audio_left_without_its_description(settings, source):
         assert vault.list() == []
 
 
+def test_a_damaged_description_is_named_and_the_others_stay_listed(cli, capsys, source, settings, tmp_path):
+    path, _ = source
+    records = settings.home / "vault" / "records"
+    assert add_full(cli, path) == 0
+    before = set(records.iterdir())
+    assert add_full(cli, path, **{"--dialect": "gansu"}) == 0
+    audio_file, meta_file = sorted(set(records.iterdir()) - before, key=lambda p: -p.stat().st_size)
+    data = bytearray(meta_file.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    meta_file.write_bytes(bytes(data))
+    vault, _ = open_store(settings)
+    with vault:
+        ids = sorted(info.name for info in vault.list(kind=META_KIND))
+    capsys.readouterr()
+
+    assert cli("list") == 1  # like ls: what can be read is listed, and the status says not all could
+    out, err = capsys.readouterr()
+    good = [line.split()[0] for line in out.splitlines()[1:-1]]
+    assert len(good) == 1 and "1 recording(s)." in out
+    (bad,) = set(ids) - set(good)
+    assert f"The description of recording {bad} is damaged" in err and "the others are fine" in err
+    assert cli("list", "--json") == 1
+    assert [e["id"] for e in json.loads(capsys.readouterr().out)] == good
+
+    assert cli("export", str(tmp_path / "out"), "--plaintext", "--yes") == 1
+    out, err = capsys.readouterr()
+    assert "Wrote 1 recording(s)" in out and bad in err and "The export holds the others." in err
+    assert [e["id"] for e in json.loads((tmp_path / "out" / "metadata.json").read_text())] == good
+
+    assert cli("remove", bad) == 0  # the damaged entry and its audio go, with their key
+    assert audio_file.exists() is False and meta_file.exists() is False
+    assert cli("list") == 0
+    assert "damaged" not in capsys.readouterr().err
+
+
 # ------------------------------------------------------------------------------------------ playback
 
 

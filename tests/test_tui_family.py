@@ -118,3 +118,78 @@ def test_voices_screen_refuses_enrollment_without_consent_and_stores_nothing(rea
             assert screen.book.names() == []
 
     asyncio.run(scenario())
+
+
+async def _wait_for_workers(app, pilot, timeout: float = 300) -> None:
+    """Until no worker runs (enrollment and preset fitting take about a minute on the rich pack)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        await pilot.pause(0.2)
+        if not any(w.is_running for s in app.screen_stack for w in s.workers) and \
+                not any(w.is_running for w in app.workers):
+            return
+    raise AssertionError("the screen's work did not finish")
+
+
+def test_voices_screen_enrolls_verifies_uses_and_deletes_a_voice(reader_home, joe_files, speakers, tmp_path):
+    """The whole Voices screen by keys: enroll Joe from files with consent, see the fitted preset, verify
+    a recording of Joe that was not enrolled (same person) and one of Kokoro's kumo (probably not), read
+    with the preset, then delete the voice (which takes the reading voice with it)."""
+    from reader.tui.voices import VoicesScreen
+    from reader.voices.enroll import NOT_SAME, SAME
+    from tests.speakers import SR, write_clip
+
+    kumo = write_clip(tmp_path / "kumo.wav", speakers["kumo"][0], SR, subtype="PCM_16")
+
+    async def scenario():
+        app = _app(reader_home)
+        async with app.run_test(size=(140, 40)) as pilot:
+            await pilot.press("V")
+            for _ in range(2):  # a new vault: the passphrase and its confirmation
+                await _type(pilot, "pass phrase")
+                await pilot.press("enter")
+            await _settle(app, pilot)
+            screen = app.screen
+            assert isinstance(screen, VoicesScreen)
+            await pilot.press("n")
+            files = " ".join(str(p) for p in joe_files[:3])
+            for value in ("grandpa", files, "Grandpa Joe", "reading letters aloud", ""):
+                await _type(pilot, value)
+                await pilot.press("enter")
+            await _wait_for_workers(app, pilot)
+            hint = str(screen.query_one("#hint").render())
+            assert hint.startswith("grandpa: Closest available voice:"), hint
+            assert screen.book.names() == ["grandpa"]
+            listed = str(screen.query_one("#voices").get_option_at_index(0).prompt)
+            assert listed.startswith("grandpa: 3 recordings") and "Grandpa Joe" in listed, listed
+            preset = screen.book.preset("grandpa")
+            assert preset["kind"] in ("stock", "blend") and preset["pack"] == "kokoro-int8"
+
+            for path, verdict in ((joe_files[3], SAME), (kumo, NOT_SAME)):
+                await pilot.press("v")
+                await _type(pilot, str(path))
+                await pilot.press("enter")
+                await _wait_for_workers(app, pilot)
+                hint = str(screen.query_one("#hint").render())
+                assert hint.startswith(verdict.capitalize() + ": similarity"), hint
+
+            await pilot.press("u")
+            assert Settings.load(reader_home).voice == preset["spec"]
+            assert app.session.voice == preset["spec"]
+
+            await pilot.press("x")
+            await _type(pilot, "no")
+            await pilot.press("enter")
+            assert screen.book.names() == ["grandpa"]
+            assert str(screen.query_one("#hint").render()) == "Nothing was deleted."
+            await pilot.press("x")
+            await _type(pilot, "yes")
+            await pilot.press("enter")
+            await _settle(app, pilot)
+            hint = str(screen.query_one("#hint").render())
+            assert hint.startswith("Deleted grandpa: 3 recordings, 1 embedding, 1 preset, 1 consent record"), hint
+            assert screen.book.names() == []
+            assert Settings.load(reader_home).voice is None and app.session.voice is None
+
+    asyncio.run(scenario())

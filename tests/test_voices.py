@@ -16,76 +16,18 @@ import soundfile
 from reader.settings import Settings
 from reader.speech import features, packs
 from reader.speech.pipeline import Pipeline
-from reader.speech.speaker import SpeakerStage, similarity
 from reader.vault.crypto import KdfParams
 from reader.vault.store import Vault
 from reader.voices import capture, commands, fit, quality
 from reader.voices.consent import Consent, ConsentError
-from reader.voices.enroll import VERIFY_THRESHOLD, Clip, VoiceBook, from_pcm16, resolve_voice, unit_mean
+from reader.voices.enroll import VERIFY_THRESHOLD, Clip, VoiceBook, resolve_voice, unit_mean
+from tests.audio_helpers import ROOT, paced_device  # noqa: F401  (a fixture)
+from tests.speakers import write_clip
 
 FAST_KDF = KdfParams(memory_kib=8 * 1024, iterations=1, lanes=1)
 PASS = "a long family passphrase"
 NAME = "Großmutter Åsa"  # distinctive, so a plaintext scan cannot find it by chance
 SR = features.SAMPLE_RATE
-JOE_SENTENCES = (
-    ("The little boat drifted slowly across the quiet lake at dawn.",
-     "Please remember to water the tomatoes before you leave."),
-    ("My grandmother kept every letter she ever received in a box.",
-     "We walked along the river until the lights came on."),
-    ("A cold wind blew through the open window all night long.",
-     "He counted the coins twice and still could not believe it."),
-    ("The children laughed as the puppy chased its own tail.",
-     "Tomorrow we will bake bread and visit the old market."),
-)
-KOKORO_SENTENCE = "The old lighthouse keeper climbed the stairs every evening to light the lamp for the ships."
-BLEND = "jf_alpha:0.5,jm_kumo:0.5"
-
-
-def _pack_dir(name: str) -> Path:
-    for path, manifest in packs.find_packs(packs.default_pack_dirs()):
-        if manifest.name == name:
-            return path
-    raise AssertionError(f"the default pack {name} is not built; run `make test` (it builds them)")
-
-
-@pytest.fixture(scope="session")
-def speech_settings(tmp_path_factory) -> Settings:
-    return Settings(home=tmp_path_factory.mktemp("voices_speech_home"))
-
-
-@pytest.fixture(scope="session")
-def encoder(speech_settings) -> SpeakerStage:
-    return SpeakerStage.load(packs.open_pack(_pack_dir("ge2e-speaker")), threads=speech_settings.threads)
-
-
-@pytest.fixture(scope="session")
-def judge(speech_settings) -> SpeakerStage:
-    return SpeakerStage.load(packs.open_pack(_pack_dir("voicefilter-judge")), threads=speech_settings.threads)
-
-
-@pytest.fixture(scope="session")
-def kokoro(speech_settings) -> Pipeline:
-    return Pipeline.load(packs.open_pack(_pack_dir("kokoro-int8")), speech_settings)
-
-
-@pytest.fixture(scope="session")
-def speakers(speech_settings, kokoro) -> dict[str, list[np.ndarray]]:
-    """Test speakers at 16 kHz: Piper's Joe (4 clips of two sentences), Kokoro's jm_kumo (1 clip) and a
-    50/50 blend of jf_alpha and jm_kumo (2 clips). Made once per test session."""
-    joe = Pipeline.load(packs.open_pack(_pack_dir("piper-joe-en")), speech_settings)
-    pause = np.zeros(int(0.3 * joe.sample_rate), np.float32)
-    out: dict[str, list[np.ndarray]] = {"joe": []}
-    for first, second in JOE_SENTENCES:
-        a, _ = joe.render(first, lang="en", stream=False)
-        b, _ = joe.render(second, lang="en", stream=False)
-        out["joe"].append(features.to_16k(np.concatenate([a, pause, b]), joe.sample_rate))
-    a, _ = kokoro.render(KOKORO_SENTENCE, lang="en", voice=kokoro.voice("jm_kumo"), stream=False)
-    out["kumo"] = [features.to_16k(a, kokoro.sample_rate)]
-    out["blend"] = []
-    for text in (KOKORO_SENTENCE, "Please remember to water the tomatoes on the windowsill before you leave for work."):
-        a, _ = kokoro.render(text, lang="en", voice=kokoro.voice(BLEND), stream=False)
-        out["blend"].append(features.to_16k(a, kokoro.sample_rate))
-    return out
 
 
 @pytest.fixture
@@ -109,26 +51,6 @@ def _run(argv: list[str], home: Path) -> int:
     handlers = commands.register(sub)
     args = parser.parse_args(argv)
     return handlers[args.command](args, Settings.load(home))
-
-
-def _write(path: Path, samples16k: np.ndarray, rate: int, **kw) -> Path:
-    """Write a clip at another sample rate (soxr), as a user's file would be."""
-    import soxr
-
-    data = samples16k if rate == SR else soxr.resample(samples16k, SR, rate)
-    soundfile.write(str(path), data, rate, **kw)
-    return path
-
-
-@pytest.fixture
-def joe_files(speakers, tmp_path_factory) -> list[Path]:
-    """Joe's clips as a 44.1 kHz WAV, a 22.05 kHz FLAC, a 48 kHz OGG, and a 16 kHz WAV for verifying."""
-    folder = tmp_path_factory.mktemp("user_files")
-    clips = speakers["joe"]
-    return [_write(folder / "joe-1.wav", clips[0], 44_100, subtype="PCM_16"),
-            _write(folder / "joe-2.flac", clips[1], 22_050),
-            _write(folder / "joe-3.ogg", clips[2], 48_000),
-            _write(folder / "joe-4.wav", clips[3], SR)]
 
 
 def _open(home: Path) -> Vault:
@@ -166,7 +88,7 @@ def test_enroll_verify_list_use_delete(vault_home, passfile, joe_files, speakers
     same = json.loads(capsys.readouterr().out)
     assert set(same) == {"similarity", "same_speaker"} and same["same_speaker"] is True
     assert isinstance(same["similarity"], float) and same["similarity"] >= VERIFY_THRESHOLD
-    other = _write(tmp_path / "kumo.wav", speakers["kumo"][0], 24_000)
+    other = write_clip(tmp_path / "kumo.wav", speakers["kumo"][0], 24_000)
     assert _run(["voices", "verify", NAME, "--from", str(other), "--json", "--passphrase-file", str(passfile)],
                 vault_home) == 0
     different = json.loads(capsys.readouterr().out)
@@ -267,7 +189,7 @@ def test_good_clips_pass_every_check(speakers, encoder):
 
 
 def test_clips_of_two_people_are_refused(vault_home, passfile, joe_files, speakers, tmp_path):
-    kumo = _write(tmp_path / "kumo.wav", speakers["kumo"][0], 24_000)
+    kumo = write_clip(tmp_path / "kumo.wav", speakers["kumo"][0], 24_000)
     with pytest.raises(quality.QualityError, match="seems to be of another person"):
         _run(_enroll_args([joe_files[0], joe_files[1], kumo], passfile, "--no-preset"), vault_home)
     with _open(vault_home) as vault:
@@ -473,6 +395,106 @@ def test_microphone_enrollment_streams_into_the_vault(tmp_path, speakers, encode
         assert book.embedding("mic").shape == (256,)
     log = (tmp_path / "stderr.txt").read_text()
     assert "level [" in log and "Only 0.0 s of speech was found" in log and "Sentence 3 of 3" in log
+
+
+class _Stderr:
+    """Collects a child's standard error as it comes (the level meter redraws one line with \\r)."""
+
+    def __init__(self, stream) -> None:
+        import threading
+
+        self.text = ""
+        self._stream = stream
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        import os
+
+        while chunk := os.read(self._stream.fileno(), 4096):
+            self.text += chunk.decode("utf-8", "replace")
+
+    def wait_for(self, condition, what: str, timeout: float = 30) -> None:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition(self.text):
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"waited {timeout} s for {what}; the command printed:\n{self.text[-3000:]}")
+
+    def recorded_seconds(self) -> float:
+        """The seconds the meter shows on its newest line ("level [###...] -23 dB   4.1 s")."""
+        import re
+
+        found = re.findall(r"dB +([0-9.]+) s", self.text)
+        return float(found[-1]) if found else 0.0
+
+
+def test_microphone_enrollment_on_a_real_input_device(paced_device, vault_home, passfile, speakers, joe_files,
+                                                      tmp_path, run_cli):
+    """`reader voices enroll --mic` on a real PortAudio input stream: the paced PulseAudio device's monitor
+    is the default source, so what paplay plays into its sink is what the microphone hears. Joe reads the
+    three prompts (a silent take of the second one is refused and taken again); the enrolled voice then
+    verifies against a recording of Joe that was not played, and not against Kokoro's kumo."""
+    import os
+    import subprocess
+    import sys
+
+    takes = [write_clip(tmp_path / f"take-{i}.wav", clip, SR, subtype="PCM_16") for i, clip in enumerate(speakers["joe"][:3])]
+    env = {**os.environ, **paced_device.env, "READER_HOME": str(vault_home), "PYTHONIOENCODING": "utf-8"}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "reader", "voices", "enroll", NAME, "--mic", "--no-preset", "--consent-by", "Åsa",
+         "--purpose", "reading letters aloud", "--passphrase-file", str(passfile)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    err = _Stderr(child.stderr)
+
+    def take(number: int, attempt: int, clip: Path | None) -> None:
+        err.wait_for(lambda t: t.count(f"Sentence {number} of 3") >= attempt, f"prompt {number}, take {attempt}")
+        meters = err.text.count("level [")
+        child.stdin.write(b"\n")  # start recording
+        child.stdin.flush()
+        err.wait_for(lambda t: t.count("level [") > meters, "the level meter (the input stream delivering)")
+        start = err.recorded_seconds()
+        length = 2.0
+        if clip is not None:
+            subprocess.run(["paplay", str(clip)], env=env, check=True, timeout=60)
+            length = soundfile.info(str(clip)).duration
+        # The ALSA -> PulseAudio capture path runs behind the clock: stop once the meter has counted the
+        # whole take and a second more, so its end is in the recording.
+        err.wait_for(lambda t: err.recorded_seconds() >= start + length + 1.0, "the take to be recorded", timeout=60)
+        child.stdin.write(b"\n")  # stop
+        child.stdin.flush()
+
+    try:
+        take(1, 1, takes[0])
+        take(2, 1, None)  # nothing said: refused, deleted, asked again
+        take(2, 2, takes[1])
+        take(3, 1, takes[2])
+        out, _ = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 0, err.text[-3000:]
+    assert f"Enrolled {NAME}: 3 recordings" in out.decode("utf-8")
+    assert "speech was found" in err.text and "That recording was deleted" in err.text
+
+    with _open(vault_home) as vault:
+        book = VoiceBook(vault)
+        assert [r.meta["source"] for r in book.records(NAME, "recording")] == ["microphone"] * 3
+        heard = book.recordings(NAME)
+    for clip, played in zip(heard, speakers["joe"][:3]):
+        assert len(clip) >= len(played)  # the whole take, with the silence around it
+        assert quality.assess(clip).ok
+
+    def verify(path: Path) -> dict:
+        result = run_cli("voices", "verify", NAME, "--from", str(path), "--json", "--passphrase-file", str(passfile))
+        assert result.returncode == 0, result.stderr.decode()
+        return json.loads(result.stdout)
+
+    assert verify(joe_files[3])["same_speaker"] is True
+    kumo = write_clip(tmp_path / "kumo.wav", speakers["kumo"][0], SR, subtype="PCM_16")
+    assert verify(kumo)["same_speaker"] is False
 
 
 def test_microphone_failure_shreds_the_half_made_voice(tmp_path, encoder):

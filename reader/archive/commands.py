@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import sys
 import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -27,6 +28,8 @@ MAX_TRANSCRIPT_FILE_BYTES = 8 * 1024 * 1024
 OUT_SUFFIXES = (".wav", ".flac")
 # Exit code of a command the user cancelled at a prompt (what `rm -i` and most tools return).
 CANCELLED = 1
+# `archive list` and `export` when some descriptions are damaged: the rest was listed or exported.
+DAMAGED = 1
 # Exit code after Ctrl-C, as a shell reports a process ended by SIGINT (128 + 2).
 INTERRUPTED = 130
 # Widths of the `archive list` columns, in terminal cells (a Chinese character takes two).
@@ -193,24 +196,31 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
     from reader.archive.store import ArchiveStore
 
     with _open_vault(args, settings) as vault:
-        entries = ArchiveStore(vault).entries(dialect=args.dialect)
+        listing = ArchiveStore(vault).scan(dialect=args.dialect)
+    entries, warning = listing.entries, listing.warning()
+    # Like ls: what can be read is listed, the damaged ones are named on standard error, and the exit
+    # status is 1 so that a script notices.
+    status = DAMAGED if warning else 0
+    if warning:
+        print(warning, file=sys.stderr)
     if args.json:
         print(json.dumps([e.to_json() for e in entries], ensure_ascii=False, indent=2))
-        return 0
-    if not entries:
+        return status
+    if not entries and not warning:
         if args.dialect:
             print(f"There are no recordings of {args.dialect} in the archive.")
         else:
             print("The archive is empty; add a recording with "
                   "`reader archive add FILE --dialect D --consent-by PERSON`.")
         return 0
-    print("  ".join(_fit(name, width) for name, width in LIST_COLUMNS).rstrip())
-    for e in entries:
-        cells = (e.id, e.date, format_duration(e.duration_seconds), e.dialect_label, e.speaker or "",
-                 e.topic or (e.transcript or ""))
-        print("  ".join(_fit(cell, width) for cell, (_, width) in zip(cells, LIST_COLUMNS)).rstrip())
-    print(f"{len(entries)} recording(s).")
-    return 0
+    if entries:
+        print("  ".join(_fit(name, width) for name, width in LIST_COLUMNS).rstrip())
+        for e in entries:
+            cells = (e.id, e.date, format_duration(e.duration_seconds), e.dialect_label, e.speaker or "",
+                     e.topic or (e.transcript or ""))
+            print("  ".join(_fit(cell, width) for cell, (_, width) in zip(cells, LIST_COLUMNS)).rstrip())
+        print(f"{len(entries)} recording(s).")
+    return status
 
 
 def _write_out(store: Any, entry: "ArchiveEntry", path: Path, start_seconds: float) -> None:
@@ -281,7 +291,11 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
         return CANCELLED
     with _open_vault(args, settings) as vault:
         store = ArchiveStore(vault)
-        entries = store.entries(dialect=args.dialect)
+        listing = store.scan(dialect=args.dialect)
+        entries = listing.entries
+        status = DAMAGED if listing.damaged else 0
+        if listing.damaged:  # an export without them would look complete: say so before writing
+            print(f"{listing.warning()} The export holds the others.", file=sys.stderr)
         if not entries:
             which = f" of {args.dialect}" if args.dialect else ""
             raise ArchiveError(f"There are no recordings{which} in the archive; nothing was written.")
@@ -290,7 +304,7 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
             print(f"Wrote {len(result.recordings)} recording(s) as FLAC to {folder / 'recordings'}, and "
                   f"metadata.json and metadata.csv to {folder}; none of it is encrypted "
                   "(the fields: reader/archive/SCHEMA.md).")
-            return 0
+            return status
         passphrase = read_passphrase(args, confirm=True, file_option="export_passphrase_file", env=None,
                                      prompt="Passphrase for the bundle: ")
         bundle = export_bundle(store, folder, passphrase, entries)
@@ -298,7 +312,7 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
     print(f"To open it: `reader vault import {bundle.path}` adds them to a vault (on another computer, "
           "make one first with `reader vault init`); it asks for the bundle's passphrase, and then "
           "`reader archive list` shows them.")
-    return 0
+    return status
 
 
 def _remove(args: argparse.Namespace, settings: Settings) -> int:

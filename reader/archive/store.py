@@ -84,6 +84,25 @@ class EncodedAudio:
         return round(self.frames / self.sample_rate, 3)
 
 
+@dataclass(frozen=True)
+class Listing:
+    """What scan() found: the readable entries, and the ids of entries whose description is damaged."""
+
+    entries: list[ArchiveEntry]
+    damaged: list[str]
+
+    def warning(self) -> str | None:
+        """One sentence about the damaged entries (None when there are none)."""
+        if not self.damaged:
+            return None
+        ids = ", ".join(self.damaged)
+        which = (f"The description of recording {ids} is damaged" if len(self.damaged) == 1 else
+                 f"The descriptions of {len(self.damaged)} recordings ({ids}) are damaged")
+        return (f"{which} and cannot be read; the others are fine. `reader vault check` tells more; "
+                f"`reader archive remove ID` removes a damaged recording, or `reader vault import` restores "
+                "it from a backup.")
+
+
 def _hash_file(path: Path) -> str:
     digest = hashlib.sha256()
     try:
@@ -234,17 +253,29 @@ class ArchiveStore:
 
     # --- reading ------------------------------------------------------------------------------------
 
-    def entries(self, dialect: str | None = None) -> list[ArchiveEntry]:
-        """Every entry (or those of one dialect: code, English or Chinese name, or a free entry's text),
-        by recording date."""
-        found = []
+    def scan(self, dialect: str | None = None) -> Listing:
+        """Every readable entry (or those of one dialect: code, English or Chinese name, or a free entry's
+        text) by recording date, and the ids of the entries whose description is damaged: one damaged
+        record does not hide the others."""
+        from reader.vault.errors import RecordDamaged
+
+        found, damaged = [], []
         for info in self.vault.list(kind=META_KIND):
             if not is_archive_group(info.group):
                 continue
-            entry = ArchiveEntry.from_bytes(self.vault.get(info.id))
+            try:
+                entry = ArchiveEntry.from_bytes(self.vault.get(info.id))
+            except (RecordDamaged, ArchiveError):
+                log.warning("the description of archive recording %s cannot be read", info.name, exc_info=True)
+                damaged.append(info.name)
+                continue
             if dialect is None or dialect_matches(dialect, entry.dialect_code, entry.dialect):
                 found.append(entry)
-        return sorted(found, key=lambda e: (e.date, e.archived_at, e.id))
+        return Listing(sorted(found, key=lambda e: (e.date, e.archived_at, e.id)), sorted(damaged))
+
+    def entries(self, dialect: str | None = None) -> list[ArchiveEntry]:
+        """The readable entries of scan()."""
+        return self.scan(dialect).entries
 
     def entry(self, entry_id: str) -> ArchiveEntry:
         """The entry with this id (as typed: case and spaces do not matter); ArchiveError if there is none."""
@@ -284,10 +315,12 @@ class ArchiveStore:
     def remove(self, entry_id: str) -> ArchiveEntry | None:
         """Remove the entry's audio and metadata in one index write, shredding their key. Also removes the
         audio an interrupted `add` left without metadata (then there is no entry to return: None)."""
+        from reader.vault.errors import RecordDamaged
+
         wanted = normalize_id(entry_id)
         try:
             entry = self.entry(entry_id)
-        except ArchiveError:
+        except (ArchiveError, RecordDamaged):  # no description, or a damaged one: remove what is there
             if ID_PATTERN.fullmatch(wanted) and group_for(wanted) in self.vault.groups():
                 self.vault.delete_group(group_for(wanted))
                 return None

@@ -118,7 +118,10 @@ class ArchiveScreen(_ListDialog):
 
     def refresh_list(self) -> None:
         try:
-            self.entries = self.store.entries(self.dialect)
+            listing = self.store.scan(self.dialect)
+            self.entries = listing.entries
+            if listing.damaged:
+                self._hint(listing.warning())
         except ReaderError as exc:
             self.entries = []
             self._hint(exc.message)
@@ -235,9 +238,12 @@ class ArchiveScreen(_ListDialog):
         try:
             if not values.get("passphrase"):
                 raise ReaderError("The bundle needs a passphrase; type one.")
+            listing = self.store.scan(self.dialect)
             done = export_bundle(self.store, Path(values.get("folder") or ".").expanduser(), values["passphrase"],
-                                 self.store.entries(self.dialect))
+                                 listing.entries)
             message = f"Exported to {done.path}; open it with `reader vault import`."
+            if listing.damaged:
+                message += f" {listing.warning()} The export holds the others."
         except ReaderError as exc:
             message = exc.message
         self.app.call_from_thread(self._hint, message)

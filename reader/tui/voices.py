@@ -59,8 +59,11 @@ class VoicesScreen(_ListDialog):
         super().on_mount()
         self.refresh_list()
 
-    def refresh_list(self) -> None:
+    def refresh_list(self, select: str | None = None) -> None:
+        """Reread the voices; the highlight goes to `select`, else stays on the voice it was on, else the first."""
         options = self.query_one("#voices", OptionList)
+        if select is None and options.highlighted is not None and options.highlighted < len(self.names):
+            select = self.names[options.highlighted]
         options.clear_options()
         try:
             self.names = self.book.names()
@@ -74,6 +77,7 @@ class VoicesScreen(_ListDialog):
             self._hint(exc.message)
         if lines:
             options.add_options([Option(line, id=name) for name, line in zip(self.names, lines)])
+            options.highlighted = self.names.index(select) if select in self.names else 0
         else:
             options.add_option(Option("No voices yet. Press n to enroll from files, r to record.", disabled=True))
         options.focus()
@@ -107,7 +111,9 @@ class VoicesScreen(_ListDialog):
                 if clips:
                     self.enroll(values, clips)
 
-            self.app.push_screen(RecordScreen(self.announce), recorded)
+            session = getattr(self.app, "session", None)
+            self.app.push_screen(RecordScreen(self.announce, hush=None if session is None else session.hush),
+                                 recorded)
 
         self.app.push_screen(FieldsScreen("Record a voice — consent first", fields, self.announce), consented)
 
@@ -127,9 +133,12 @@ class VoicesScreen(_ListDialog):
             say("Checking the recordings…")
             encoder = _encoder(ENCODER_PACK, self.settings)
             result = self.book.enroll(name, clips, consent, encoder)
-            say(f"Enrolled {name}: {result.clips} recordings, {result.seconds:.0f} s. Finding the closest voice…")
+            self.app.call_from_thread(self.refresh_list, name)
+            say(f"Enrolled {name}: {result.clips} recordings, {result.seconds:.0f} s. Finding the closest "
+                "voice the packs can make; this takes about a minute.")
+            show = lambda text: self.app.call_from_thread(self.query_one("#hint", Static).update, text)  # noqa: E731
             fit = fit_for(self.book, name, self.settings, argparse.Namespace(pack=None), encoder=encoder,
-                          clips16k=[c.samples for c in clips], say=lambda _: None)
+                          clips16k=[c.samples for c in clips], say=show)
             message = f"{name}: {fit.describe()}"
         except ReaderError as exc:
             message = exc.message
@@ -156,7 +165,8 @@ class VoicesScreen(_ListDialog):
 
         try:
             verdict = self.book.verify(name, load_clip(Path(path).expanduser()), _encoder(ENCODER_PACK, self.settings))
-            message = f"{verdict.text} (similarity {verdict.similarity:.2f})."
+            message = f"{verdict.text.capitalize()}: similarity {verdict.similarity:.2f}, and " \
+                      f"{verdict.threshold:.2f} or more counts as the same person."
         except ReaderError as exc:
             message = exc.message
         self.app.call_from_thread(self._hint, message)
@@ -190,8 +200,14 @@ class VoicesScreen(_ListDialog):
             if (answer or "").strip().lower() != "yes":
                 self._hint("Nothing was deleted.")
                 return
+            from reader.voices.commands import delete_voice
+
             try:
-                self._hint(self.book.delete(name).message())
+                messages = delete_voice(self.book, name, self.settings)
+                session = getattr(self.app, "session", None)
+                if session is not None and len(messages) > 1:
+                    session.set_voice(None)  # this document read with the deleted voice: back to the default
+                self._hint(" ".join(messages))
             except ReaderError as exc:
                 self._hint(exc.message)
             self.refresh_list()
@@ -205,13 +221,14 @@ class VoicesScreen(_ListDialog):
 
 
 class RecordScreen(_Dialog):
-    """Reads prompts aloud one at a time: Space starts and stops recording, with a level meter; the clips
-    stay in memory (never a file) and are handed back for enrollment."""
+    """Shows and speaks the prompts one at a time: Space starts and stops recording, with a level meter.
+    Each take is checked at once (enough speech, not clipped, not too quiet, not noisy): a failed take is
+    said and read again. The clips stay in memory (never a file) and are handed back for enrollment."""
 
     spoken_title = "Recording. Read each sentence aloud. Space starts and stops; Escape cancels."
     BINDINGS = [Binding("escape", "close", "Cancel"), Binding("space", "toggle", "Start / stop")]
 
-    def __init__(self, announce: Announce) -> None:
+    def __init__(self, announce: Announce, *, hush=None, device: int | str | None = None) -> None:
         super().__init__(announce)
         from reader.voices.commands import PROMPTS
 
@@ -219,22 +236,29 @@ class RecordScreen(_Dialog):
         self.index = 0
         self.clips: list = []
         self.stop_event: threading.Event | None = None
+        self.hush = hush  # silences the app's own speech before the microphone opens
+        self.device = device
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Static("Read this sentence aloud — Space starts and stops, Escape cancels", classes="title")
-            yield Static(self.prompts[0], id="prompt")
-            yield Static("level [                              ]", id="meter")
+            yield Static(self._numbered(), id="prompt")
+            yield Static("level [" + " " * 30 + "]", id="meter")
             yield Static("", id="hint")
+
+    def _numbered(self) -> str:
+        return f"Sentence {self.index + 1} of {len(self.prompts)}: {self.prompts[self.index]}"
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.announce(self.prompts[0])
+        self.announce(self._numbered())
 
     def action_toggle(self) -> None:
         if self.stop_event is None:
+            if self.hush is not None:
+                self.hush()
             self.stop_event = threading.Event()
-            self.query_one("#hint", Static).update("Recording… Space stops.")
+            self.query_one("#hint", Static).update("Recording… Space stops.")  # shown, not spoken: it would be recorded
             self.record(self.stop_event)
         else:
             self.stop_event.set()
@@ -248,13 +272,14 @@ class RecordScreen(_Dialog):
                                       meter_line(db, seconds, clipping=clipping))
 
         try:
-            blocks = list(Microphone().blocks(stop, on_level=level))
+            blocks = list(Microphone(self.device).blocks(stop, on_level=level))
         except ReaderError as exc:
             self.app.call_from_thread(self._done, None, exc.message)
             return
         self.app.call_from_thread(self._done, np.concatenate(blocks) if blocks else None, None)
 
     def _done(self, samples, error: str | None) -> None:
+        from reader.voices import quality
         from reader.voices.commands import _mic_clip
 
         self.stop_event = None
@@ -262,16 +287,20 @@ class RecordScreen(_Dialog):
             self._hint(error)
             return
         if samples is None or not len(samples):
-            self.announce("Nothing was recorded; press Space and read the sentence.")
+            self._hint("Nothing was recorded; press Space and read the sentence.")
+            return
+        report = quality.assess(samples)
+        if not report.ok:
+            self._hint(f"{report.problems[0][1]} Press Space to read sentence {self.index + 1} again.")
             return
         self.clips.append(_mic_clip(samples, self.index + 1))
         self.index += 1
         if self.index >= len(self.prompts):
             self.dismiss(self.clips)
             return
-        self.query_one("#prompt", Static).update(self.prompts[self.index])
+        self.query_one("#prompt", Static).update(self._numbered())
         self.query_one("#hint", Static).update("")
-        self.announce(self.prompts[self.index])
+        self.announce(f"Kept. {self._numbered()}")
 
     def action_close(self) -> None:
         if self.stop_event is not None:

@@ -370,18 +370,28 @@ def _delete(args: argparse.Namespace, settings: Settings) -> int:
     name = check_name(args.name)
     with _open_vault(args, settings) as vault:
         book = VoiceBook(vault)
-        preset = book.preset(name)
-        record = vault.find("preset", PRESET_NAME, book.group(name))
+        book.require(name)  # before asking: no question about a voice that is not there
         if not args.yes and sys.stdin.isatty():
             answer = input(f"Delete {name}'s recordings, embedding, preset and consent record for good? (yes/no) ")
             if answer.strip().lower() not in ("y", "yes"):
                 print(DELETE_REFUSED)
                 return 1
-        report = book.delete(name)
+        messages = delete_voice(book, name, settings)
+    for message in messages:
+        print(message)
+    return 0
+
+
+def delete_voice(book: Any, name: str, settings: Settings) -> list[str]:
+    """Crypto-shred the voice; if the reading voice was its preset, the reading voice goes with it (back
+    to the default). Returns what to tell the user."""
+    preset = book.preset(name)
+    record = book.vault.find("preset", PRESET_NAME, book.group(name))
+    report = book.delete(name)
+    messages = [report.message()]
     current = Settings.load(settings.home)
     used = {VAULT_PREFIX + record.id, (preset or {}).get("spec")} if record is not None else set()
-    print(report.message())
     if current.voice and current.voice in used:
         current.with_(voice=None).save()  # the reading voice came from this person: it goes with them
-        print(VOICE_RESET)
-    return 0
+        messages.append(VOICE_RESET)
+    return messages

@@ -198,7 +198,8 @@ class VoiceBook:
     def exists(self, name: str) -> bool:
         return self.group(name) in self.vault.groups()
 
-    def _require(self, name: str) -> str:
+    def require(self, name: str) -> str:
+        """The checked name of an enrolled voice; VoiceNotFound (naming the enrolled ones) if there is none."""
         name = check_name(name)
         if not self.exists(name):
             known = ", ".join(self.names()) or "none yet"
@@ -215,7 +216,7 @@ class VoiceBook:
         return None if info is None else Consent.from_bytes(self.vault.get(info.id))
 
     def embedding(self, name: str) -> np.ndarray:
-        name = self._require(name)
+        name = self.require(name)
         info = self.vault.find("embedding", EMBEDDING_NAME, self.group(name))
         if info is None:
             raise VoiceError(f"The voice {name} has no speaker embedding; delete it and enroll it again.")
@@ -223,10 +224,10 @@ class VoiceBook:
 
     def recordings(self, name: str) -> list[np.ndarray]:
         """The voice's recordings (16 kHz float32), decrypted into memory only."""
-        return [from_pcm16(self.vault.get(info.id)) for info in self.records(self._require(name), "recording")]
+        return [from_pcm16(self.vault.get(info.id)) for info in self.records(self.require(name), "recording")]
 
     def preset(self, name: str) -> dict[str, Any] | None:
-        info = self.vault.find("preset", PRESET_NAME, self.group(self._require(name)))
+        info = self.vault.find("preset", PRESET_NAME, self.group(self.require(name)))
         if info is None:
             return None
         return json.loads(self.vault.get(info.id).decode("utf-8"))
@@ -347,7 +348,7 @@ class VoiceBook:
 
     def delete(self, name: str) -> DeleteReport:
         """Crypto-shred the voice: every record of its group and the group key, in one index write."""
-        name = self._require(name)
+        name = self.require(name)
         gone = self.vault.delete_group(self.group(name))
         counts: dict[str, int] = {}
         for info in gone:
