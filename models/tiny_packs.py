@@ -28,6 +28,7 @@ FRAMES_PER_TOKEN = 2  # every token lasts this many frames
 CHANNELS = 8  # feature channels (512 in Kokoro, 192 in Piper)
 STYLE_DIM = 256  # as Kokoro's style vectors
 EMBEDDING_DIM = 256  # as GE2E's speaker embeddings
+SPEAKER_GAIN = 20.0  # how strongly the speaker embedding moves the tiny cloning pack's features
 N_MELS = 40  # as GE2E's input
 MAX_TOKENS = 16
 SINE_CYCLES_PER_FRAME = 4  # the vocoder's tone: 4 cycles per 80 samples = 800 Hz
@@ -101,7 +102,11 @@ def acoustic_style_vector() -> bytes:
 
 
 def acoustic_speaker_embedding() -> bytes:
-    nodes, inits = _token_features("speaker_embedding", EMBEDDING_DIM)
+    # The embedding is scaled up so that the speaker changes the loudness of each token differently
+    # (the vocoder's sigmoid), not only the overall gain, which loudness normalization would undo.
+    nodes, inits = _token_features("speaker_scaled", EMBEDDING_DIM)
+    nodes.insert(0, helper.make_node("Mul", ["speaker_embedding", "speaker_gain"], ["speaker_scaled"]))
+    inits.append(_const("speaker_gain", [SPEAKER_GAIN]))
     return _model(
         nodes,
         [helper.make_tensor_value_info("tokens", I64, [1, "tokens"]),

@@ -18,9 +18,12 @@ from reader.errors import ReaderError
 from reader.settings import PUNCTUATION_LEVELS, Settings
 from reader.state import Bookmark, DocumentState, StateStore, document_key
 from reader.text.document import BlockKind, Document, Sentence
+from reader.voices import VAULT_PREFIX
 
 log = logging.getLogger(__name__)
 
+ENROLLED_VOICE_LOCKED = ("The reading voice is an enrolled family voice: unlock the vault (press V) to read with "
+                         "it; until then the default voice reads.")
 # Sentence ids of the app's own announcements (self-voicing) are negative, so they never move the place.
 ANNOUNCE_ID = -1
 # Rate and pitch steps and bounds, as screen readers offer them: 10% a key press.
@@ -77,6 +80,7 @@ class ReadingSession:
         self._generation = 0
         self._feeder: threading.Thread | None = None
         self._reading = False  # the player holds document sentences (not an announcement)
+        self._locked_voice_said = False
 
     # -- events ------------------------------------------------------------------------------------
     def _emit(self, kind: str, message: str = "", sentence: int | None = None, data: Any = None) -> None:
@@ -309,12 +313,53 @@ class ReadingSession:
         return level
 
     @property
+    def chosen_voice(self) -> str | None:
+        """This document's voice, else the reading voice chosen with `reader voices use`."""
+        return self.state.voice or getattr(self.settings, "voice", None)
+
+    @property
     def voice(self) -> str | None:
-        """This document's voice, else the reading voice chosen with `reader voices use`. A voice whose
-        preset is a speaker embedding ("vault:ID") needs the unlocked vault, which a reading session does
-        not hold: such a voice is used by `reader say` and the Voices screen, here the default voice."""
-        voice = self.state.voice or getattr(self.settings, "voice", None)
-        return None if voice and voice.startswith("vault:") else voice
+        """The voice reading now: the chosen one, except an enrolled voice ("vault:ID") that has not been
+        loaded from the unlocked vault (use_vault), which reads with the default voice until it is."""
+        voice = self.chosen_voice
+        if voice and voice.startswith(VAULT_PREFIX) and not self._enrolled_ready(voice):
+            return None
+        return voice
+
+    @property
+    def voice_label(self) -> str:
+        """The voice as the status line shows it."""
+        voice = self.chosen_voice
+        if voice and voice.startswith(VAULT_PREFIX):
+            label = self._synth.voice_label(voice) if self._enrolled_ready(voice) else None
+            return label or "enrolled voice (locked; default voice reads)"
+        return voice or "default voice"
+
+    def _enrolled_ready(self, voice: str) -> bool:
+        return self._synth is not None and self._synth.has_voice(voice)
+
+    def use_vault(self, vault: Any) -> bool:
+        """With the vault unlocked, the chosen enrolled voice can read: its preset's embedding is
+        decrypted into memory and handed to the synthesizer (never written anywhere). Blocking (it may
+        load a pack): call it from a worker thread. Returns whether the voice is ready now."""
+        voice = self.chosen_voice
+        if not voice or not voice.startswith(VAULT_PREFIX):
+            return False
+        if self._enrolled_ready(voice):
+            return True
+        from reader.voices.enroll import load_enrolled_voice
+
+        try:
+            label = load_enrolled_voice(voice, vault, self.synthesizer())
+        except ReaderError as exc:
+            self._emit("error", exc.message)
+            return False
+        self._emit("state")
+        if self.status == "playing" and self._reading:
+            self._restart_if_playing()
+        else:
+            self.announce(f"Reading with {label}.")
+        return True
 
     def options(self, **changes: Any) -> Any:
         from reader.speech.synthesizer import SynthesisOptions
@@ -443,6 +488,11 @@ class ReadingSession:
             self._reading = reading
         if reading:
             self._set_status("playing")
+            voice = self.chosen_voice
+            if voice and voice.startswith(VAULT_PREFIX) and not self._enrolled_ready(voice) \
+                    and not self._locked_voice_said:
+                self._locked_voice_said = True
+                self._emit("message", ENROLLED_VOICE_LOCKED)
         options = self.options() if reading else self.options(rate=max(1.0, self.state.rate), pitch=1.0)
         self._feeder = threading.Thread(target=self._feed, args=(generation, items, options, reading),
                                         name="speech-feeder", daemon=True)

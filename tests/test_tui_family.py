@@ -193,3 +193,47 @@ def test_voices_screen_enrolls_verifies_uses_and_deletes_a_voice(reader_home, jo
             assert Settings.load(reader_home).voice is None and app.session.voice is None
 
     asyncio.run(scenario())
+
+
+def test_an_enrolled_reading_voice_is_loaded_when_the_vault_is_unlocked(reader_home, speakers, encoder, tmp_path,
+                                                                       monkeypatch):
+    """The reading voice is an enrolled voice on a cloning pack: until the vault is unlocked the status
+    line says so (the default voice reads); unlocking it (for any screen) loads the voice."""
+    import os
+
+    from models.tiny_packs import make_tiny_pack
+    from reader.speech import packs
+    from reader.speech.pipeline import Pipeline
+    from reader.vault.crypto import KdfParams
+    from reader.vault.store import Vault
+    from reader.voices import fit
+    from reader.voices.consent import Consent
+    from reader.voices.enroll import VoiceBook, unit_mean
+    from tests.speakers import SR
+
+    make_tiny_pack(tmp_path / "packs" / "tiny-clone", "speaker_embedding")
+    monkeypatch.setenv("READER_PACKS", os.pathsep.join([str(packs.builtin_pack_dir()), str(tmp_path / "packs")]))
+    pipeline = Pipeline.load(packs.open_pack(tmp_path / "packs" / "tiny-clone"), Settings(home=tmp_path))
+    clips = speakers["joe"][:2]
+    with Vault.create(reader_home / "vault", "pass phrase", kdf_params=KdfParams(8 * 1024, 1, 1)) as vault:
+        book = VoiceBook(vault)
+        book.store_consent("nana", Consent.now("nana", "nana", "reading letters"))
+        book.store_embedding("nana", unit_mean(encoder.embed(c, SR) for c in clips), len(clips))
+        book.store_preset("nana", fit.fit_preset(pipeline, encoder, book.embedding("nana"), clips16k=clips))
+        preset_id = vault.find("preset", "preset", book.group("nana")).id
+    Settings.load(reader_home).with_(voice="vault:" + preset_id).save()
+
+    async def scenario():
+        app = _app(reader_home)
+        async with app.run_test(size=(160, 40)) as pilot:
+            status = lambda: str(app.query_one("#status").render())  # noqa: E731
+            assert "enrolled voice (locked" in status() and app.session.voice is None
+            await pilot.press("V")
+            await _type(pilot, "pass phrase")
+            await pilot.press("enter")
+            await _wait_for_workers(app, pilot)
+            assert app.session.voice == "vault:" + preset_id
+            assert "nana's voice" in status()
+            await pilot.press("escape")
+
+    asyncio.run(scenario())

@@ -42,7 +42,8 @@ def register(subparsers: Any) -> dict[str, Handler]:
     p.add_argument("text", nargs="?", help="the text to speak")
     p.add_argument("-f", "--file", help="speak this document instead (PDF, EPUB, HTML, Markdown, DOCX, text; - for stdin)")
     p.add_argument("--voice", help="a voice id (see `reader packs list`), a blend like jf_alpha+jm_kumo or "
-                                   "jf_alpha:0.7,jm_kumo:0.3, or for a cloning pack a recording (FILE.wav, >= 3 s)")
+                                   "jf_alpha:0.7,jm_kumo:0.3, for a cloning pack a recording (FILE.wav, >= 3 s), "
+                                   "or the name of an enrolled family voice (its preset; unlocks the vault)")
     p.add_argument("--pack", help="the voice pack to use (default: by language)")
     p.add_argument("--lang", choices=("auto", "en", "zh"), default="auto", help="language (default: per sentence)")
     p.add_argument("--rate", type=_factor(0.5, 2.0), help="speed, 1.0 normal, 1.5 faster (0.5-2)")
@@ -51,6 +52,9 @@ def register(subparsers: Any) -> dict[str, Handler]:
     p.add_argument("--volume", type=_factor(0.0, 2.0), help="loudness factor, 1.0 normal (0-2)")
     p.add_argument("--style", help=STYLE_HELP)
     p.add_argument("--out", help="write a 16-bit WAV file instead of playing")
+    from reader.vault.commands import add_passphrase_option
+
+    add_passphrase_option(p)
 
     p = subparsers.add_parser("packs", help="list, verify, build or import voice packs")
     sub = p.add_subparsers(dest="packs_command", metavar="ACTION", required=True)
@@ -84,6 +88,22 @@ def _sentences(args: argparse.Namespace, settings: Settings) -> list[Any]:
             for i, (a, b) in enumerate(split_sentences(text, settings.max_tokens))]
 
 
+def _enrolled_voice(args: argparse.Namespace, settings: Settings, synth: Any, name: str) -> str:
+    """--voice NAME that is no stock voice nor a file: an enrolled family voice, when there is a vault."""
+    from reader.vault.commands import read_passphrase, vault_folder
+    from reader.vault.store import Vault
+
+    folder = vault_folder(settings)
+    if not Vault.exists(folder):
+        return name  # the pipeline says the voice does not exist
+    from reader.voices.enroll import VoiceBook
+
+    with Vault.open(folder, read_passphrase(args)) as vault:
+        spec, label = VoiceBook(vault).reading_voice(name, synth)
+    print(f"reader: reading with {label}.", file=sys.stderr, flush=True)
+    return spec
+
+
 def cmd_say(args: argparse.Namespace, settings: Settings) -> int:
     from reader.speech.synthesizer import Synthesizer, SynthesisOptions
 
@@ -101,14 +121,17 @@ def cmd_say(args: argparse.Namespace, settings: Settings) -> int:
         from reader.speech.errors import PackError
 
         raise PackError(f"There is no voice pack named {pack}; installed: {', '.join(synth.pack_names)}.")
-    if pack is None and args.voice:
-        pack = synth.pack_for_voice(args.voice)
+    voice = args.voice
+    if voice and synth.pack_for_voice(voice) is None and not Path(voice).expanduser().exists():
+        voice = _enrolled_voice(args, settings, synth, voice)
+    if pack is None and voice:
+        pack = synth.pack_for_voice(voice)
     if pack is None:
         # English alone goes to the fast voice; any Chinese to the rich one, which reads both.
         pack = synth.pack_with("zh") if "zh" in langs else synth.pack_with("en", prefer_tier="fast")
         pack = pack or synth.default_pack
     synth.default_pack = pack
-    options = SynthesisOptions(voice=args.voice, pack=pack if args.pack else None, lang=args.lang,
+    options = SynthesisOptions(voice=voice, pack=pack if args.pack else None, lang=args.lang,
                                rate=args.rate, pitch=args.pitch, volume=args.volume, style=args.style,
                                allow_downgrade=not (args.pack or args.voice))
     if args.out:

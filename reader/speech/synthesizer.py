@@ -109,6 +109,9 @@ class Synthesizer:
         self.reports: collections.deque[SentenceReport] = collections.deque(maxlen=200)
         self._rtfs: dict[str, collections.deque[float]] = {}
         self._downgraded_from: set[str] = set()
+        # Enrolled voices by spec ("vault:" + a preset id): (pack, VoiceCondition, label). Decrypted from
+        # the vault into memory only, for as long as this synthesizer lives or until forget_voice().
+        self._enrolled: dict[str, tuple[str, Any, str]] = {}
         self._control: RunControl | None = None
         self._queue: queue.Queue | None = None
         self.worker: threading.Thread | None = None
@@ -157,8 +160,33 @@ class Synthesizer:
                 if p.pool is not None:
                     p.pool.release_all()
 
+    def add_voice(self, spec: str, pack: str, condition: Any, label: str) -> None:
+        """Make `spec` (an enrolled voice's "vault:ID") speak through `pack` with `condition`."""
+        if pack not in self._manifests:
+            raise PackError(f"There is no voice pack named {pack}; installed: {', '.join(self._manifests) or 'none'}.")
+        with self._lock:
+            self._enrolled[spec] = (pack, condition, label)
+
+    def forget_voice(self, spec: str | None = None) -> None:
+        """Drop one enrolled voice (or all) from memory."""
+        with self._lock:
+            if spec is None:
+                self._enrolled.clear()
+            else:
+                self._enrolled.pop(spec, None)
+
+    def has_voice(self, spec: str) -> bool:
+        return spec in self._enrolled
+
+    def voice_label(self, spec: str) -> str | None:
+        """What to call an enrolled voice on screen ("Grandma's voice"), None for a stock spec."""
+        found = self._enrolled.get(spec)
+        return None if found is None else found[2]
+
     def pack_for_voice(self, voice: str) -> str | None:
-        """The pack that has a stock voice of this id (the first one of a blend)."""
+        """The pack of an enrolled voice, or the pack that has a stock voice of this id (the first one of a blend)."""
+        if voice in self._enrolled:
+            return self._enrolled[voice][0]
         first = voice.replace(",", "+").split("+")[0].split(":")[0].split("*")[0].strip()
         for m in self._manifests.values():
             if first in [v.id for v in getattr(m, "voices", ())]:
@@ -294,7 +322,9 @@ class Synthesizer:
             pipeline = self.pipeline(name)
             if name not in voices:
                 spec = options.voice if name == (chosen or self.default_pack) else None
-                voices[name] = pipeline.voice(spec, control=control)
+                enrolled = self._enrolled.get(spec) if spec else None
+                voices[name] = enrolled[1] if enrolled is not None and enrolled[0] == name else \
+                    pipeline.voice(spec, control=control)
             voice = voices[name]
             voices[name] = dataclasses.replace(voice, speaker_ms=0.0)  # encoder time counted once
             report = self._speak_one(pipeline, sid, text, lang, voice, prosody, control, chunks)

@@ -24,6 +24,7 @@ from reader.text.document import BlockKind, Document, Sentence
 from reader.tui.screens import (
     BookmarksScreen, ExportScreen, FindScreen, HelpScreen, OpenScreen, VoiceScreen,
 )
+from reader.voices import VAULT_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -283,7 +284,7 @@ class ReaderApp(App[int]):
         if s is None:
             self.query_one("#status", Static).update("No document.")
             return
-        voice = s.voice or "default voice"
+        voice = s.voice_label
         punct = s.state.punctuation or self.settings.punctuation
         text = (f"{s.status.capitalize()} | {s.position_text()} | {voice} | rate {round(s.state.rate * 100)}% "
                 f"| pitch {round(s.state.pitch * 100)}% | punctuation {punct} | language {self.lang_mode}"
@@ -542,9 +543,18 @@ class ReaderApp(App[int]):
             self._autolock = AutoLock(vault, self.settings.vault_idle_lock_s,
                                       on_lock=lambda: self.post_log("The vault locked itself after idle time."))
             self._autolock.start()
+            self.use_enrolled_voice(vault)
             then(vault)
 
         self.push_screen(PassphraseScreen(folder, announce, create=not Vault.exists(folder)), unlocked)
+
+    def use_enrolled_voice(self, vault) -> None:
+        """If the reading voice is an enrolled one, load it from the just unlocked vault (in a thread:
+        it may load a voice pack)."""
+        session = self.session
+        voice = session.chosen_voice if session is not None else None
+        if voice and voice.startswith(VAULT_PREFIX):
+            self.run_worker(lambda: session.use_vault(vault), thread=True, group="enrolled-voice")
 
     def action_archive(self) -> None:
         from reader.tui.family import ArchiveScreen

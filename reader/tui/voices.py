@@ -182,12 +182,17 @@ class VoicesScreen(_ListDialog):
             record = self.book.vault.find("preset", PRESET_NAME, self.book.group(name))
             if preset is None or record is None:
                 raise ReaderError(f"The voice {name} has no reading preset yet; enroll it again.")
-            spec = VAULT_PREFIX + record.id if preset["kind"] == "embedding" else preset["spec"]
+            embedding = preset["kind"] == "embedding"
+            spec = VAULT_PREFIX + record.id if embedding else preset["spec"]
             Settings.load(self.settings.home).with_(voice=spec).save()
             session = getattr(self.app, "session", None)
-            if session is not None and preset["kind"] != "embedding":
+            if session is not None:
                 session.set_voice(spec)
-            self._hint(f"Reading with {name}'s closest voice, {spec} (similarity {preset['similarity']:.2f}).")
+            if embedding:
+                self._hint(f"Reading with {name}'s own voice on the {preset['pack']} pack.")
+                self.app.use_enrolled_voice(self.book.vault)
+            else:
+                self._hint(f"Reading with {name}'s closest voice, {spec} (similarity {preset['similarity']:.2f}).")
         except ReaderError as exc:
             self._hint(exc.message)
 

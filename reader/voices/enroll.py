@@ -337,6 +337,19 @@ class VoiceBook:
                 "stock_judge": None if fit.stock_judge is None else round(fit.stock_judge, 4)}
         self.vault.put("preset", PRESET_NAME, json.dumps(record).encode("utf-8"), group=self.group(name), meta=meta)
 
+    def reading_voice(self, name: str, synth: Any) -> tuple[str, str]:
+        """(the voice spec to read with, how to call it) for the voice's preset: a stock voice or blend
+        spec, or for an embedding preset "vault:ID", whose embedding is handed to `synth` (in memory)."""
+        name = self.require(name)
+        preset = self.preset(name)
+        record = self.vault.find("preset", PRESET_NAME, self.group(name))
+        if preset is None or record is None:
+            raise VoiceError(f"The voice {name} has no reading preset yet; enroll it again without --no-preset.")
+        if preset.get("kind") == "embedding":
+            spec = VAULT_PREFIX + record.id
+            return spec, load_enrolled_voice(spec, self.vault, synth)
+        return preset["spec"], f"{name}'s closest voice, {preset['spec']}"
+
     # --- verifying, deleting ----------------------------------------------------------------------
 
     def verify(self, name: str, clip: Clip, encoder: Any) -> Verdict:
@@ -362,6 +375,32 @@ class VoiceBook:
         except ReaderError:  # the original failure is what the user must see
             log.exception("could not remove the half-enrolled voice %s", name)
 
+
+
+def load_enrolled_voice(spec: str, vault: Any, synth: Any) -> str:
+    """Hand the enrolled reading voice `spec` ("vault:" + a preset id) to the synthesizer: its embedding
+    is decrypted into memory and conditions the pack the preset was fitted for. Returns its label."""
+    from reader.speech.errors import PackError
+    from reader.vault.errors import RecordNotFound
+
+    try:
+        info = vault.info(spec[len(VAULT_PREFIX):])
+        if info.kind != "preset":
+            raise RecordNotFound(spec)
+    except RecordNotFound:
+        raise VoiceNotFound("The enrolled reading voice was deleted; choose another with `reader voices use`.") from None
+    doc = json.loads(vault.get(info.id).decode("utf-8"))
+    pack = str(doc.get("pack") or "")
+    try:
+        pipeline = synth.pipeline(pack)
+    except PackError:
+        raise VoiceError(f"The enrolled reading voice needs the {pack} voice pack, which is not installed; "
+                         "import it with `reader packs import`, or choose another voice.") from None
+    condition = resolve_voice(spec, pipeline, vault)
+    name = info.group[len(GROUP_PREFIX):] if info.group.startswith(GROUP_PREFIX) else "enrolled"
+    label = f"{name}'s voice"
+    synth.add_voice(spec, pack, condition, label)
+    return label
 
 
 def resolve_voice(spec: str | None, pipeline: Any, vault: Any = None) -> Any:
