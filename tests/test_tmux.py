@@ -53,6 +53,11 @@ class Terminal:
             time.sleep(0.2)
         raise AssertionError(f"{text!r} never appeared; the screen was:\n{self.screen()}")
 
+    def type(self, text: str) -> None:
+        """Type text literally (not as key names)."""
+        subprocess.run(["tmux", *self.socket, "send-keys", "-t", self.name, "-l", text], check=True)
+        time.sleep(0.15)
+
     def close(self) -> None:
         subprocess.run(["tmux", *self.socket, "kill-server"], capture_output=True)
 
@@ -102,3 +107,81 @@ def test_reading_in_a_real_terminal(paced_device, reader_home):
         term.wait_for(place)
     finally:
         term.close()
+
+
+def _meter_seconds(screen: str) -> float:
+    """The seconds recorded so far, from the level meter ("level [###...]  -23 dB   4.1 s")."""
+    import re
+
+    found = re.findall(r"dB +([0-9.]+) s", screen)
+    return float(found[-1]) if found else 0.0
+
+
+def test_enrolling_a_voice_with_the_microphone_in_a_real_terminal(paced_device, reader_home, speakers, joe_files,
+                                                                 tmp_path, run_cli):
+    """The Voices screen's recording by keys, in tmux, on a real input stream: the paced device's monitor
+    is the microphone, so what paplay plays into the sink is what the app records (and its own speech
+    would be too, were it not silenced when recording starts). Joe reads the three prompts, a silent take
+    is refused and read again, and the voice enrolled from the microphone verifies as Joe."""
+    import soundfile
+
+    from reader.vault.crypto import KdfParams
+    from reader.vault.store import Vault
+    from tests.speakers import SR, write_clip
+
+    Vault.create(reader_home / "vault", "pass phrase", kdf_params=KdfParams(8 * 1024, 1, 1)).lock()
+    passfile = tmp_path / "pass"
+    passfile.write_text("pass phrase\n")
+    takes = [write_clip(tmp_path / f"take-{i}.wav", clip, SR, subtype="PCM_16")
+             for i, clip in enumerate(speakers["joe"][:3])]
+    env = dict(paced_device.env)
+    env.update({"READER_HOME": str(reader_home), "TERM": "xterm-256color", "PATH": os.environ["PATH"]})
+    term = Terminal(f"reader-mic-{os.getpid()}", env, [str(SAMPLE)])
+
+    def take(clip: Path | None, then: str) -> None:
+        term.keys("Space")
+        term.wait_for("Recording")
+        deadline = time.monotonic() + 30
+        while _meter_seconds(term.screen()) <= 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        start = _meter_seconds(term.screen())
+        length = 2.0
+        if clip is not None:
+            subprocess.run(["paplay", str(clip)], env={**os.environ, **paced_device.env}, check=True, timeout=60)
+            length = soundfile.info(str(clip)).duration
+        # The ALSA -> PulseAudio capture runs behind the clock: stop once the meter counted the take and 1 s more.
+        deadline = time.monotonic() + 60
+        while _meter_seconds(term.screen()) < start + length + 1.0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        term.keys("Space")
+        term.wait_for(then)
+
+    try:
+        term.wait_for("Sentence 1 of 24")
+        term.keys("V")
+        term.type("pass phrase")
+        term.keys("Enter")
+        term.wait_for("Family voices")
+        term.keys("r")
+        for value in ("grandpa", "Grandpa Joe", "reading letters aloud", ""):
+            term.type(value)
+            term.keys("Enter")
+        term.wait_for("Sentence 1 of 3")
+        take(takes[0], "Sentence 2 of 3")
+        take(None, "Press Space to read sentence 2 again")
+        take(takes[1], "Sentence 3 of 3")
+        take(takes[2], "Enrolled grandpa")
+        term.wait_for("Closest available voice", timeout=300)
+        term.keys("Escape")
+        term.keys("q")
+        time.sleep(1.0)
+    finally:
+        term.close()
+
+    listed = run_cli("voices", "list", "--json", "--passphrase-file", str(passfile))
+    assert listed.returncode == 0, listed.stderr.decode()
+    (voice,) = [json.loads(line) for line in listed.stdout.decode().splitlines()]
+    assert voice["name"] == "grandpa" and voice["clips"] == 3 and voice["preset"]["pack"] == "kokoro-int8"
+    verified = run_cli("voices", "verify", "grandpa", "--from", str(joe_files[3]), "--json",
+                       "--passphrase-file", str(passfile))
+    assert verified.returncode == 0 and json.loads(verified.stdout)["same_speaker"] is True
