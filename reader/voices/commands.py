@@ -356,7 +356,7 @@ def _use(args: argparse.Namespace, settings: Settings) -> int:
         # The record's random id, not the name: settings.json is plaintext and must not say who it is.
         spec = VAULT_PREFIX + record.id
         what = (f"{name}'s own voice on the {preset['pack']} pack; the reader loads it when you unlock the "
-                "vault (press V), and `reader say --voice NAME` speaks with it")
+                f"vault (press V), and `reader say --voice {name}` speaks with it")
     else:
         spec = preset["spec"]
         what = f"{name}'s closest voice, {spec} on the {preset['pack']} pack (similarity {preset['similarity']:.2f})"
