@@ -31,6 +31,7 @@ def run_all(pack: str | None = None) -> Iterator[dict]:
         yield from bench_player.bench_player()
     if pack in (None, "vault"):
         yield from bench_vault.bench_vault()
+        yield from bench_vault.bench_archive()
     if pack in (None, "voices"):
         yield from bench_voices.bench_voices()
     for name, tier in _speech_packs():

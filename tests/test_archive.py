@@ -675,6 +675,42 @@ def test_archive_playback_on_a_shared_player(source, settings, tmp_path):
     assert_piece(piece, offset, expected, rate, 0.5)
 
 
+def test_a_long_recording_streams_and_seeks_anywhere_on_a_shared_player(settings, tmp_path):
+    """A recording far longer than the reading player's seek history (2 s here, 300 s in the app) plays
+    from the vault as it goes, and seeks back to any point. The unpaced file device drains the queue
+    faster than it is refilled, so the sound comes in pieces: each must sit where it belongs."""
+    from tests.audio_helpers import best_offset, correlation, file_device_env, sound_pieces
+
+    seconds = 12.0
+    samples = stereo_signal(seconds)
+    wav = tmp_path / "long.wav"
+    sf.write(wav, samples, RATE, subtype="PCM_16")
+    vault, store = open_store(settings)
+    with vault:
+        entry = store.add(wav, dialect="hunan", consent_by="me")
+    env, raw = file_device_env(tmp_path / "device")
+    r = run_scenario("long_shared", {**env, "READER_HOME": str(settings.home)}, id=entry.id)
+    assert r["after_seek"] == pytest.approx(7.0, abs=0.002) and r["first_done"]
+    assert r["back"] == pytest.approx(0.5, abs=0.002) and r["second_done"]
+    assert r["at_end"] == pytest.approx(seconds, abs=0.05)
+
+    rate = r["rate"]
+    expected = at_rate(expected_mono(samples), rate)
+    played = np.fromfile(raw, dtype="<f4")
+    pieces = [(start, end, best_offset(expected, played[start:end])) for start, end in sound_pieces(played, rate)]
+    tolerance = round(0.002 * rate)
+    runs, current = [], None  # contiguous stretches of the recording, in the order heard
+    for start, end, offset in pieces:
+        reference = expected[offset:offset + end - start]
+        assert correlation(played[start:start + len(reference)], reference) > 0.99
+        if current is not None and abs(offset - current[1]) <= tolerance:
+            current[1] = offset + end - start
+        else:
+            current = [offset, offset + end - start]
+            runs.append(current)
+    assert [(round(a / rate, 2), round(b / rate, 2)) for a, b in runs] == [(7.0, seconds), (0.5, seconds)]
+
+
 def test_importing_the_archive_is_light():
     code = ("import sys, reader.archive.commands, reader.archive.store, reader.archive.export, "
             "reader.archive.playback; print(sorted(m for m in ('numpy', 'soundfile', 'sounddevice', "
@@ -775,7 +811,31 @@ def scenario_shared(args: dict) -> dict:
                 "rate": player.stats().samplerate}
 
 
-SCENARIOS = {"cli_play": scenario_cli_play, "controls": scenario_controls, "shared": scenario_shared}
+def scenario_long_shared(args: dict) -> dict:
+    from reader.archive.playback import ArchivePlayback
+    from reader.audio.player import Player
+
+    vault = Vault.open(Settings.load().home / "vault", PASS)
+    with vault, Player(samplerate=RATE, history_seconds=2.0) as player:
+        playback = ArchivePlayback(ArchiveStore(vault), player=player)
+        playback.play(args["id"], paused=True)
+        playback.seek(7.0)
+        after_seek = playback.position_seconds()
+        playback.resume()
+        first_done = playback.wait(timeout=30)
+        playback.pause()  # the unpaced device would play the first seconds before position() is asked
+        playback.seek(0.5)  # far behind the player's 2 s of history
+        back = playback.position_seconds()
+        playback.resume()
+        second_done = playback.wait(timeout=30)
+        at_end = playback.position_seconds()
+        playback.close()
+        return {"after_seek": after_seek, "first_done": first_done, "back": back, "second_done": second_done,
+                "at_end": at_end, "rate": player.stats().samplerate}
+
+
+SCENARIOS = {"cli_play": scenario_cli_play, "controls": scenario_controls, "shared": scenario_shared,
+             "long_shared": scenario_long_shared}
 
 if __name__ == "__main__":
     outcome = SCENARIOS[sys.argv[1]](json.loads(sys.argv[2]) if len(sys.argv) > 2 else {})

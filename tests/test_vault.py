@@ -219,6 +219,50 @@ def test_default_kdf_unlock_time(tmp_path):
     print(f"\nunlock with the default Argon2id parameters: {1000 * (time.perf_counter() - start):.0f} ms")
 
 
+@pytest.mark.parametrize("size", [0, 1, SEG - 1, SEG, SEG + 1, 3 * SEG, 3 * SEG + 17])
+def test_random_access_reads_what_was_written(vault, size):
+    data = _blob(size, seed=size)
+    info = vault.put("recording", f"r{size}", data, group="g")
+    rng = np.random.default_rng(size)
+    with vault.open_reader(info.id) as reader:
+        assert reader.seek(0, 2) == size and reader.seekable() and reader.readable()
+        reader.seek(0)
+        assert reader.read() == data
+        for _ in range(20):
+            start = int(rng.integers(0, size + 1))
+            n = int(rng.integers(0, 2 * SEG))
+            reader.seek(start)
+            assert reader.read(n) == data[start:start + n]
+            assert reader.tell() == min(size, start + n)
+        reader.seek(size + 10)
+        assert reader.read(5) == b""
+
+
+def test_random_access_detects_damage_where_it_reads(vault):
+    data = _blob(3 * SEG, seed=3)
+    info, path = put_tracked(vault, "recording", "grandma-1", data, group="grandma")
+    _flip(path, HEAD + SEG_ON_DISK + 100)  # inside the second segment
+    with vault.open_reader(info.id) as reader:
+        reader.seek(2 * SEG + 5)
+        assert reader.read(10) == data[2 * SEG + 5:2 * SEG + 15]  # the third segment is fine
+        reader.seek(SEG)
+        with pytest.raises(RecordDamaged, match="'grandma-1' is damaged or was tampered with"):
+            reader.read(10)
+    path.write_bytes(path.read_bytes()[:-1])  # truncated: refused before any read
+    with pytest.raises(RecordDamaged):
+        vault.open_reader(info.id)
+
+
+def test_random_access_refuses_segments_in_another_order(vault):
+    data = _blob(3 * SEG, seed=4)
+    info, path = put_tracked(vault, "recording", "grandma-2", data, group="grandma")
+    raw = path.read_bytes()
+    first, second = raw[HEAD:HEAD + SEG_ON_DISK], raw[HEAD + SEG_ON_DISK:HEAD + 2 * SEG_ON_DISK]
+    path.write_bytes(raw[:HEAD] + second + first + raw[HEAD + 2 * SEG_ON_DISK:])
+    with vault.open_reader(info.id) as reader, pytest.raises(RecordDamaged):
+        reader.read(10)
+
+
 # --- tampering --------------------------------------------------------------------------------------
 
 

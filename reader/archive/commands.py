@@ -265,8 +265,7 @@ def _play(args: argparse.Namespace, settings: Settings) -> int:
             print(f"Wrote recording {entry.id} to {args.out}; that file is not encrypted.")
             return 0
         with ArchivePlayback(store) as playback:
-            playback.play(entry.id, start_seconds=args.start)
-            vault.lock()  # the recording is decoded in memory: the vault's keys are not needed any more
+            playback.play(entry.id, start_seconds=args.start)  # streamed from the vault: it stays unlocked
             print(f"Playing {entry.id} ({entry.dialect_label}, {format_duration(duration)}); Ctrl-C stops.")
             try:
                 playback.wait()

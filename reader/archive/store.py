@@ -32,7 +32,7 @@ from reader.archive.records import (
 if TYPE_CHECKING:
     import numpy as np
 
-    from reader.vault.store import RecordStream, Vault
+    from reader.vault.store import RecordReader, RecordStream, Vault
 
 log = logging.getLogger(__name__)
 
@@ -293,6 +293,14 @@ class ArchiveStore:
             raise ArchiveError(f"The audio of recording {entry.id} is missing from the vault; "
                                f"`reader archive remove {entry.id}` removes what is left of it.")
         return self.vault.open_stream(info.id)
+
+    def open_reader(self, entry: ArchiveEntry) -> "RecordReader":
+        """The FLAC as a seekable file, decrypted and authenticated a segment at a time as it is read."""
+        info = self.vault.find(AUDIO_KIND, entry.id, entry.group)
+        if info is None:
+            raise ArchiveError(f"The audio of recording {entry.id} is missing from the vault; "
+                               f"`reader archive remove {entry.id}` removes what is left of it.")
+        return self.vault.open_reader(info.id)
 
     def flac(self, entry: ArchiveEntry) -> bytes:
         """The FLAC as archived, verified to the last byte."""

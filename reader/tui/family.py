@@ -141,8 +141,15 @@ class ArchiveScreen(_ListDialog):
             from reader.archive.playback import ArchivePlayback
 
             player = self.player_factory() if self.player_factory is not None else None
-            self._playback = ArchivePlayback(self.store, player=player)
+            self._playback = ArchivePlayback(self.store, player=player, on_error=self._playback_failed)
         return self._playback
+
+    def _playback_failed(self, error: ReaderError) -> None:
+        """From the feeder thread: the recording could not be read on (damaged, or the vault locked)."""
+        try:
+            self.app.call_from_thread(self._hint, error.message)
+        except RuntimeError:  # the app is closing
+            pass
 
     def _selected(self):
         options = self.query_one("#archive", OptionList)

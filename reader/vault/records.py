@@ -252,6 +252,43 @@ def sealed_size(plain_size: int, segment_bytes: int = SEGMENT_BYTES) -> int:
     return STREAM_HEADER_BYTES + plain_size + segments * SEGMENT_OVERHEAD
 
 
+class SegmentFile:
+    """Random access to a sealed stream's plaintext: any segment, authenticated when it is read.
+
+    The file's length must be exactly what `size` bytes seal to, and each segment is opened with its index
+    and (for the last) the last flag in the associated data: truncation, reordering and swapped segments
+    fail as they do when the stream is read through.
+    """
+
+    def __init__(self, key: SecretKey, ctx: StreamContext, source: BinaryIO, *, file_type: int, size: int) -> None:
+        header = source.read(STREAM_HEADER_BYTES)
+        parsed = StreamHeader.parse(header, file_type=file_type)
+        self.segment_bytes = parsed.segment_bytes
+        self.size = size
+        self.count = max(1, math.ceil(size / self.segment_bytes))
+        source.seek(0, 2)
+        if source.tell() != sealed_size(size, self.segment_bytes):
+            raise DamagedData()
+        self._key = key
+        self._source = source
+        self._prefix = ctx.ad_prefix(header)
+
+    def segment(self, index: int) -> bytes:
+        """The plaintext of segment `index` (0 .. count - 1)."""
+        if not 0 <= index < self.count:
+            raise IndexError(index)
+        last = index == self.count - 1
+        plain = self.size - index * self.segment_bytes if last else self.segment_bytes
+        self._source.seek(STREAM_HEADER_BYTES + index * (self.segment_bytes + SEGMENT_OVERHEAD))
+        sealed = self._source.read(plain + SEGMENT_OVERHEAD)
+        if len(sealed) != plain + SEGMENT_OVERHEAD:
+            raise DamagedData()
+        plaintext = crypto.open_sealed(self._key, sealed, _segment_ad(self._prefix, index, last))
+        if len(plaintext) != plain:
+            raise DamagedData()
+        return plaintext
+
+
 class ChunkReader:
     """Exact-length reads over an iterator of plaintext segments (for framed content such as backups)."""
 
