@@ -78,14 +78,27 @@ def fresh_measure(name: str) -> dict:
     return {"load_ms": load_ms, "peak_rss_mb": peak_mb}
 
 
+def growth_measure(name: str) -> dict:
+    """In this (fresh) process: peak memory after reading RUNNING_TEXT once, and how much reading it a
+    second time added. Every sentence has its own length, so a per-shape cache would keep growing."""
+    pipeline, _ = _load(name)
+    peaks = []
+    for _ in range(2):
+        for sentence in RUNNING_TEXT:
+            for _ in pipeline.synthesize(sentence, lang="en"):
+                pass
+        peaks.append(peak_rss_mb())
+    return {"peak_rss_reading_mb": peaks[0], "second_pass_growth_mb": peaks[1] - peaks[0]}
+
+
 def _sentences(text: str) -> list[str]:
     from reader.text.sentences import split_sentences
 
     return [text[a:b] for a, b in split_sentences(text)]
 
 
-def _fresh(name: str) -> dict:
-    result = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--fresh", name],
+def _fresh(name: str, mode: str = "--fresh") -> dict:
+    result = subprocess.run([sys.executable, str(Path(__file__).resolve()), mode, name],
                             capture_output=True, text=True, cwd=ROOT, timeout=300)
     if result.returncode != 0:
         raise RuntimeError(f"fresh measurement of {name} failed: {result.stderr.strip()[-500:]}")
@@ -116,6 +129,9 @@ def bench_pack(name: str) -> Iterator[dict]:
                                         "unit": unit}
     yield row("load_ms", statistics.median(f["load_ms"] for f in fresh), "ms")
     yield row("peak_rss_mb", statistics.median(f["peak_rss_mb"] for f in fresh), "MB")
+    growth = _fresh(name, "--growth")
+    yield row("peak_rss_reading_mb", growth["peak_rss_reading_mb"], "MB")
+    yield row("second_pass_growth_mb", growth["second_pass_growth_mb"], "MB")
 
     pipeline, manifest = _load(name)
     synth = Synthesizer({name: pipeline})
@@ -172,6 +188,8 @@ def bench_speaker(name: str) -> Iterator[dict]:
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--fresh":
         print(json.dumps(fresh_measure(sys.argv[2])))
+    elif len(sys.argv) == 3 and sys.argv[1] == "--growth":
+        print(json.dumps(growth_measure(sys.argv[2])))
     else:
         for name in sys.argv[1:]:
             for r in bench_pack(name):

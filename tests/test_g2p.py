@@ -426,3 +426,54 @@ def test_any_text_gives_vocab_symbols_without_crashing(text, kokoro_vocab, piper
     assert set(g2p.phonemize(text, "en", "misaki")) <= set(kokoro_vocab)
     assert set(g2p.phonemize(text, "en", "espeak-ipa")) <= set(piper_map)
     assert set(g2p.phonemize(text, "zh", "misaki")) <= set(kokoro_vocab)
+
+
+# --- the packed lexicon ---------------------------------------------------------------------------------
+
+
+def _misaki_sources() -> list[bytes]:
+    import importlib.resources
+
+    from reader.speech.g2p import en
+
+    files = importlib.resources.files(en.LEXICON_PACKAGE)
+    return [files.joinpath(en.GOLD_FILE).read_bytes(), files.joinpath(en.SILVER_FILE).read_bytes()]
+
+
+def test_the_packed_lexicon_holds_every_word_as_the_json_does(tmp_path):
+    import json
+
+    from reader.speech.g2p import packed
+
+    sources = _misaki_sources()
+    sections = packed.load_or_pack(sources, [tmp_path], "en.lexicon")
+    assert all(isinstance(s, packed.PackedWords) for s in sections)
+    for section, source in zip(sections, sources):
+        original = json.loads(source)
+        assert len(section) == len(original)
+        for word, value in original.items():
+            assert section.get(word) == value, word
+        assert list(section) == sorted(original, key=lambda w: w.encode("utf-8"))
+    gold = sections[0]
+    assert gold.get("zzzznotaword") is None and "zzzznotaword" not in gold and "the" in gold
+    assert isinstance(gold["used"], dict) and gold["used"]["DEFAULT"]
+    with pytest.raises(KeyError):
+        gold["zzzznotaword"]
+
+
+def test_a_stale_or_damaged_packed_lexicon_is_packed_again(tmp_path):
+    from reader.speech.g2p import packed
+
+    small = [b'{"a": "\xc9\x99", "b": {"DEFAULT": "bi", "NOUN": null}}', b'{"c": "si"}']
+    first = packed.load_or_pack(small, [tmp_path], "x.lexicon")
+    assert first[1]["c"] == "si" and first[0]["b"] == {"DEFAULT": "bi", "NOUN": None}
+    changed = [small[0], b'{"c": "ki"}']  # the package was updated: another digest
+    assert packed.load_or_pack(changed, [tmp_path], "x.lexicon")[1]["c"] == "ki"
+    (tmp_path / "x.lexicon").write_bytes((tmp_path / "x.lexicon").read_bytes()[:-5])  # cut short
+    assert packed.load_or_pack(changed, [tmp_path], "x.lexicon")[1]["c"] == "ki"
+    assert packed.load((tmp_path / "x.lexicon").read_bytes(), packed.source_digest(changed)) is not None
+    # Nowhere to write it: the plain dicts, with the same answers.
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    assert packed.load_or_pack(small, [blocked], "x.lexicon") == [
+        {"a": "ə", "b": {"DEFAULT": "bi", "NOUN": None}}, {"c": "si"}]

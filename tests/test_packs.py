@@ -255,3 +255,45 @@ def test_signed_pack_imports_with_its_signature(pack, tmp_path):
     assert (imported.path / packs.SIGNATURE_NAME).exists() and imported.warnings == ()
     with pytest.raises(PackError, match="not in your trusted keys"):
         packs.import_pack(pack, tmp_path / "other", trusted_keys=set())
+
+
+def _onnx_io_by_onnx(path: Path) -> tuple[list, list]:
+    """The reference: what onnx itself reads as the graph's inputs (less initializers) and outputs."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    initializers = {i.name for i in model.graph.initializer}
+
+    def spec(value):
+        tensor = value.type.tensor_type
+        dims = tuple(int(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?") for d in tensor.shape.dim)
+        return packs.TensorSpec(value.name, packs._ONNX_DTYPES.get(tensor.elem_type, str(tensor.elem_type)), dims)
+
+    return ([spec(v) for v in model.graph.input if v.name not in initializers],
+            [spec(v) for v in model.graph.output])
+
+
+def test_onnx_io_reads_what_onnx_reads_without_loading_the_weights(pristine, tmp_path):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    models = [p for d in pristine.values() for p in d.glob("*.onnx")]
+    models += [p for d in packs.default_pack_dirs() if d.is_dir() for p in d.glob("*/*.onnx")]
+    # An older-style model that lists its initializer among the inputs, with big weights and a fixed dim.
+    weight = numpy_helper.from_array(np.ones((512, 1024), np.float32), "w")
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 512]),
+         helper.make_tensor_value_info("w", TensorProto.FLOAT, [512, 1024])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 1024])], [weight])
+    old = tmp_path / "old.onnx"
+    onnx.save(helper.make_model(graph), str(old))
+    models.append(old)
+    for path in models:
+        assert packs.onnx_io(path) == _onnx_io_by_onnx(path), path
+    assert [t.name for t in packs.onnx_io(old)[0]] == ["x"]
+
+    cut = tmp_path / "cut.onnx"
+    cut.write_bytes(old.read_bytes()[: old.stat().st_size // 2])
+    with pytest.raises(ValueError):
+        packs.onnx_io(cut)

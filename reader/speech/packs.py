@@ -18,7 +18,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 from reader.fileio import write_atomic
 from reader.speech.errors import PackError
@@ -283,25 +283,135 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+# ONNX's protobuf field numbers (onnx/onnx.proto) that onnx_io reads.
+_MODEL_GRAPH = 7
+_GRAPH_INITIALIZER, _GRAPH_INPUT, _GRAPH_OUTPUT, _GRAPH_SPARSE_INITIALIZER = 5, 11, 12, 15
+_TENSOR_NAME = 8
+_SPARSE_VALUES = 1
+_VALUE_NAME, _VALUE_TYPE = 1, 2
+_TYPE_TENSOR = 1
+_TENSOR_TYPE_ELEM, _TENSOR_TYPE_SHAPE = 1, 2
+_SHAPE_DIM = 1
+_DIM_VALUE, _DIM_PARAM = 1, 2
+_WIRE_VARINT, _WIRE_64, _WIRE_LEN, _WIRE_32 = 0, 1, 2, 5
+
+
+def _varint(source: Any) -> int:
+    result = shift = 0
+    while True:
+        byte = source.read(1)
+        if not byte:
+            raise ValueError("the file ends inside a number")
+        result |= (byte[0] & 0x7F) << shift
+        if byte[0] < 0x80:
+            return result
+        shift += 7
+        if shift > 63:
+            raise ValueError("a number is too long")
+
+
+def _fields(source: Any, end: int) -> Iterator[tuple[int, int, Any]]:
+    """(field number, wire type, value) of a protobuf message up to `end`; a length-delimited value is its
+    (offset, length) in `source`, which is left positioned after it whatever the consumer read."""
+    while source.tell() < end:
+        key = _varint(source)
+        number, wire = key >> 3, key & 7
+        if wire == _WIRE_VARINT:
+            yield number, wire, _varint(source)
+        elif wire == _WIRE_64:
+            source.seek(8, 1)
+        elif wire == _WIRE_32:
+            source.seek(4, 1)
+        elif wire == _WIRE_LEN:
+            length = _varint(source)
+            start = source.tell()
+            if start + length > end:
+                raise ValueError("a number runs past its message")
+            yield number, wire, (start, length)
+            source.seek(start + length)
+        else:
+            raise ValueError(f"wire type {wire} is not used by ONNX")
+
+
+def _string_field(source: Any, start: int, length: int, wanted: int) -> str:
+    source.seek(start)
+    for number, wire, value in _fields(source, start + length):
+        if number == wanted and wire == _WIRE_LEN:
+            source.seek(value[0])
+            return source.read(value[1]).decode("utf-8")
+    return ""
+
+
+def _message(source: Any, start: int, length: int) -> Iterator[tuple[int, int, Any]]:
+    source.seek(start)
+    return _fields(source, start + length)
+
+
+def _value_info(source: Any, start: int, length: int) -> TensorSpec:
+    """A ValueInfoProto (small: read whole): its name, and its tensor type's element type and shape."""
+    import io
+
+    source.seek(start)
+    raw = source.read(length)
+    data = io.BytesIO(raw)
+
+    def text(where: tuple[int, int]) -> str:
+        return raw[where[0]:where[0] + where[1]].decode("utf-8")
+
+    name, elem, dims = "", 0, []
+    for number, wire, value in _fields(data, length):
+        if number == _VALUE_NAME and wire == _WIRE_LEN:
+            name = text(value)
+        elif number == _VALUE_TYPE and wire == _WIRE_LEN:
+            for tfield, twire, tvalue in _message(data, *value):
+                if tfield != _TYPE_TENSOR or twire != _WIRE_LEN:
+                    continue
+                for f, w, v in _message(data, *tvalue):
+                    if f == _TENSOR_TYPE_ELEM and w == _WIRE_VARINT:
+                        elem = v
+                    elif f == _TENSOR_TYPE_SHAPE and w == _WIRE_LEN:
+                        for df, dw, dv in _message(data, *v):
+                            if df != _SHAPE_DIM or dw != _WIRE_LEN:
+                                continue
+                            dim: int | str = "?"
+                            for kf, kw, kv in _message(data, *dv):
+                                if kf == _DIM_VALUE and kw == _WIRE_VARINT:
+                                    dim = int(kv)
+                                elif kf == _DIM_PARAM and kw == _WIRE_LEN:
+                                    dim = text(kv) or "?"
+                            dims.append(dim)
+    return TensorSpec(name, _ONNX_DTYPES.get(elem, str(elem)), tuple(dims))
+
+
 def onnx_io(path: Path) -> tuple[list[TensorSpec], list[TensorSpec]]:
-    """Graph inputs and outputs of an ONNX file, read without loading weights into a session."""
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
-    initializers = {i.name for i in model.graph.initializer}
-
-    def spec(value: Any) -> TensorSpec:
-        tensor = value.type.tensor_type
-        dims: list[int | str] = []
-        for d in tensor.shape.dim:
-            if d.HasField("dim_value"):
-                dims.append(int(d.dim_value))
-            else:
-                dims.append(d.dim_param or "?")
-        return TensorSpec(value.name, _ONNX_DTYPES.get(tensor.elem_type, str(tensor.elem_type)), tuple(dims))
-
-    inputs = [spec(v) for v in model.graph.input if v.name not in initializers]
-    return inputs, [spec(v) for v in model.graph.output]
+    """Graph inputs and outputs of an ONNX file, read from its protobuf without reading the weights: the
+    initializers' data is skipped over, so checking a 300 MB model takes kilobytes of memory (onnx.load
+    would hold the whole file, and a pack is checked every time it is opened)."""
+    inputs: list[TensorSpec] = []
+    outputs: list[TensorSpec] = []
+    initializers: set[str] = set()
+    with open(path, "rb") as source:
+        end = source.seek(0, 2)
+        source.seek(0)
+        graph = next((value for number, wire, value in _fields(source, end)
+                      if number == _MODEL_GRAPH and wire == _WIRE_LEN), None)
+        if graph is None:
+            raise ValueError("no graph")
+        source.seek(graph[0])
+        for number, wire, value in _fields(source, sum(graph)):
+            if wire != _WIRE_LEN:
+                continue
+            if number == _GRAPH_INITIALIZER:
+                initializers.add(_string_field(source, *value, wanted=_TENSOR_NAME))
+            elif number == _GRAPH_SPARSE_INITIALIZER:
+                source.seek(value[0])
+                for f, w, v in _fields(source, sum(value)):
+                    if f == _SPARSE_VALUES and w == _WIRE_LEN:
+                        initializers.add(_string_field(source, *v, wanted=_TENSOR_NAME))
+            elif number in (_GRAPH_INPUT, _GRAPH_OUTPUT):
+                spec = _value_info(source, *value)
+                (inputs if number == _GRAPH_INPUT else outputs).append(spec)
+    return [t for t in inputs if t.name not in initializers], outputs
 
 
 def _shape_text(shape: Iterable[int | str]) -> str:

@@ -37,12 +37,23 @@ def _up_to_date(pack_dir: Path, recipe: str) -> bool:
     return not packs.verify_pack(pack_dir)
 
 
+def _pack_lexicon() -> None:
+    """The English lexicon packed beside the built-in packs, so no reading session parses its JSON."""
+    from reader.speech.g2p import en, packed
+
+    files = en.importlib.resources.files(en.LEXICON_PACKAGE)
+    sources = [files.joinpath(en.GOLD_FILE).read_bytes(), files.joinpath(en.SILVER_FILE).read_bytes()]
+    packed.load_or_pack(sources, en.lexicon_places()[:1], en.PACKED_NAME)
+
+
 def build_default_packs(dest: Path, *, quantize: bool = True, force: bool = False,
                         names: list[str] | None = None,
                         report: Callable[[str, Path, float, bool], None] | None = None) -> list[Path]:
     """Build (or keep, when up to date and verified) each default pack in dest/NAME; returns their folders."""
     dest = Path(dest)
     built = []
+    if dest == packs.builtin_pack_dir() and names is None:
+        _pack_lexicon()
     for name in names or list(RECIPES):
         recipe, build = RECIPES[name]
         start = time.perf_counter()
