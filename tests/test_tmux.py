@@ -122,7 +122,8 @@ def test_enrolling_a_voice_with_the_microphone_in_a_real_terminal(paced_device, 
     """The Voices screen's recording by keys, in tmux, on a real input stream: the paced device's monitor
     is the microphone, so what paplay plays into the sink is what the app records (and its own speech
     would be too, were it not silenced when recording starts). Joe reads the three prompts, a silent take
-    is refused and read again, and the voice enrolled from the microphone verifies as Joe."""
+    is refused and read again, Joe records his consent, and the voice enrolled from the microphone verifies
+    as Joe."""
     import soundfile
 
     from reader.vault.crypto import KdfParams
@@ -133,7 +134,7 @@ def test_enrolling_a_voice_with_the_microphone_in_a_real_terminal(paced_device, 
     passfile = tmp_path / "pass"
     passfile.write_text("pass phrase\n")
     takes = [write_clip(tmp_path / f"take-{i}.wav", clip, SR, subtype="PCM_16")
-             for i, clip in enumerate(speakers["joe"][:3])]
+             for i, clip in enumerate(speakers["joe"])]  # three prompts, and the fourth as spoken consent
     env = dict(paced_device.env)
     env.update({"READER_HOME": str(reader_home), "TERM": "xterm-256color", "PATH": os.environ["PATH"]})
     term = Terminal(f"reader-mic-{os.getpid()}", env, [str(SAMPLE)])
@@ -159,10 +160,12 @@ def test_enrolling_a_voice_with_the_microphone_in_a_real_terminal(paced_device, 
     try:
         term.wait_for("Sentence 1 of 24")
         term.keys("V")
+        term.wait_for("Unlock the voice vault")
         term.type("pass phrase")
         term.keys("Enter")
         term.wait_for("Family voices")
         term.keys("r")
+        term.wait_for("Record a voice")  # typed before the form is up, the letters would be keys of the list
         for value in ("grandpa", "Grandpa Joe", "reading letters aloud", ""):
             term.type(value)
             term.keys("Enter")
@@ -170,7 +173,8 @@ def test_enrolling_a_voice_with_the_microphone_in_a_real_terminal(paced_device, 
         take(takes[0], "Sentence 2 of 3")
         take(None, "Press Space to read sentence 2 again")
         take(takes[1], "Sentence 3 of 3")
-        take(takes[2], "Enrolled grandpa")
+        take(takes[2], "Spoken consent")
+        take(takes[3], "Enrolled grandpa")
         term.wait_for("Closest available voice", timeout=300)
         term.keys("Escape")
         term.keys("q")
@@ -182,6 +186,7 @@ def test_enrolling_a_voice_with_the_microphone_in_a_real_terminal(paced_device, 
     assert listed.returncode == 0, listed.stderr.decode()
     (voice,) = [json.loads(line) for line in listed.stdout.decode().splitlines()]
     assert voice["name"] == "grandpa" and voice["clips"] == 3 and voice["preset"]["pack"] == "kokoro-int8"
+    assert voice["consent"].endswith("spoken consent kept")
     verified = run_cli("voices", "verify", "grandpa", "--from", str(joe_files[3]), "--json",
                        "--passphrase-file", str(passfile))
     assert verified.returncode == 0 and json.loads(verified.stdout)["same_speaker"] is True

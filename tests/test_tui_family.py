@@ -133,7 +133,7 @@ async def _wait_for_workers(app, pilot, timeout: float = 300) -> None:
 
 
 def test_voices_screen_enrolls_verifies_uses_and_deletes_a_voice(reader_home, joe_files, speakers, tmp_path):
-    """The whole Voices screen by keys: enroll Joe from files with consent, see the fitted preset, verify
+    """The whole Voices screen by keys: enroll Joe from files with consent (spoken too), see the fitted preset, verify
     a recording of Joe that was not enrolled (same person) and one of Kokoro's kumo (probably not), read
     with the preset, then delete the voice (which takes the reading voice with it)."""
     from reader.tui.voices import VoicesScreen
@@ -154,7 +154,8 @@ def test_voices_screen_enrolls_verifies_uses_and_deletes_a_voice(reader_home, jo
             assert isinstance(screen, VoicesScreen)
             await pilot.press("n")
             files = " ".join(str(p) for p in joe_files[:3])
-            for value in ("grandpa", files, "Grandpa Joe", "reading letters aloud", ""):
+            consent = write_clip(tmp_path / "consent.wav", speakers["joe"][3], SR, subtype="PCM_16")
+            for value in ("grandpa", files, "Grandpa Joe", "reading letters aloud", "", str(consent)):
                 await _type(pilot, value)
                 await pilot.press("enter")
             await _wait_for_workers(app, pilot)
@@ -163,6 +164,7 @@ def test_voices_screen_enrolls_verifies_uses_and_deletes_a_voice(reader_home, jo
             assert screen.book.names() == ["grandpa"]
             listed = str(screen.query_one("#voices").get_option_at_index(0).prompt)
             assert listed.startswith("grandpa: 3 recordings") and "Grandpa Joe" in listed, listed
+            assert "spoken consent kept" in listed
             preset = screen.book.preset("grandpa")
             assert preset["kind"] in ("stock", "blend") and preset["pack"] == "kokoro-int8"
 
@@ -188,7 +190,7 @@ def test_voices_screen_enrolls_verifies_uses_and_deletes_a_voice(reader_home, jo
             await pilot.press("enter")
             await _settle(app, pilot)
             hint = str(screen.query_one("#hint").render())
-            assert hint.startswith("Deleted grandpa: 3 recordings, 1 embedding, 1 preset, 1 consent record"), hint
+            assert hint.startswith("Deleted grandpa: 3 recordings, 1 embedding, 1 preset, 2 consent records"), hint
             assert screen.book.names() == []
             assert Settings.load(reader_home).voice is None and app.session.voice is None
 

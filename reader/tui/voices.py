@@ -22,6 +22,8 @@ from reader.tui.screens import Announce, _Dialog, _ListDialog
 
 HONEST_NOTE = ("The installed packs cannot clone a voice: a preset is the closest voice they can make, "
                "with its similarity. A pack conditioned on a speaker embedding would read in the voice itself.")
+SPOKEN_CONSENT = ("Spoken consent, if the person wishes: press Space and say in your own words who you are, "
+                  "that you agree to these recordings and what they are for, then Space again. n skips it.")
 CONSENT_FIELDS = [("consent_by", "who gives consent (the person recorded, or their guardian)"),
                   ("purpose", "what the recordings are for, e.g. reading letters aloud to the family"),
                   ("recorded_by", "who records (empty: the same person)")]
@@ -92,11 +94,12 @@ class VoicesScreen(_ListDialog):
     # -- enrolling ---------------------------------------------------------------------------------
     def action_enroll_files(self) -> None:
         fields = [("name", "the voice's name, e.g. grandma"),
-                  ("files", "recordings (WAV, FLAC or OGG), paths separated by spaces"), *CONSENT_FIELDS]
+                  ("files", "recordings (WAV, FLAC or OGG), paths separated by spaces"), *CONSENT_FIELDS,
+                  ("consent_audio", "a recording of the person saying they agree (optional)")]
 
         def chosen(values: dict | None) -> None:
             if values:
-                self.enroll(values, None)
+                self.enroll(values, None, None)
 
         self.app.push_screen(FieldsScreen("Enroll a voice — consent first", fields, self.announce), chosen)
 
@@ -107,9 +110,10 @@ class VoicesScreen(_ListDialog):
             if not values:
                 return
 
-            def recorded(clips: list | None) -> None:
-                if clips:
-                    self.enroll(values, clips)
+            def recorded(result: tuple | None) -> None:
+                if result:
+                    clips, consent_clip = result
+                    self.enroll(values, clips, consent_clip)
 
             session = getattr(self.app, "session", None)
             self.app.push_screen(RecordScreen(self.announce, hush=None if session is None else session.hush),
@@ -118,7 +122,7 @@ class VoicesScreen(_ListDialog):
         self.app.push_screen(FieldsScreen("Record a voice — consent first", fields, self.announce), consented)
 
     @work(thread=True, exclusive=True, group="voices")
-    def enroll(self, values: dict, mic_clips: list | None) -> None:
+    def enroll(self, values: dict, mic_clips: list | None, consent_clip=None) -> None:
         from reader.voices.commands import ENCODER_PACK, _encoder, fit_for
         from reader.voices.consent import Consent
         from reader.voices.enroll import load_clip
@@ -130,9 +134,11 @@ class VoicesScreen(_ListDialog):
                 raise ReaderError("Enrollment needs consent first: say who consents and what the recordings are for.")
             consent = Consent.now(name, values["consent_by"], values["purpose"], values.get("recorded_by") or None)
             clips = mic_clips or [load_clip(Path(p).expanduser()) for p in values.get("files", "").split()]
+            if consent_clip is None and values.get("consent_audio"):
+                consent_clip = load_clip(Path(values["consent_audio"]).expanduser())
             say("Checking the recordings…")
             encoder = _encoder(ENCODER_PACK, self.settings)
-            result = self.book.enroll(name, clips, consent, encoder)
+            result = self.book.enroll(name, clips, consent, encoder, consent_audio=consent_clip)
             self.app.call_from_thread(self.refresh_list, name)
             say(f"Enrolled {name}: {result.clips} recordings, {result.seconds:.0f} s. Finding the closest "
                 "voice the packs can make; this takes about a minute.")
@@ -231,7 +237,8 @@ class RecordScreen(_Dialog):
     said and read again. The clips stay in memory (never a file) and are handed back for enrollment."""
 
     spoken_title = "Recording. Read each sentence aloud. Space starts and stops; Escape cancels."
-    BINDINGS = [Binding("escape", "close", "Cancel"), Binding("space", "toggle", "Start / stop")]
+    BINDINGS = [Binding("escape", "close", "Cancel"), Binding("space", "toggle", "Start / stop"),
+                Binding("n", "skip", "Skip the spoken consent")]
 
     def __init__(self, announce: Announce, *, hush=None, device: int | str | None = None) -> None:
         super().__init__(announce)
@@ -240,6 +247,7 @@ class RecordScreen(_Dialog):
         self.prompts = PROMPTS
         self.index = 0
         self.clips: list = []
+        self.consenting = False  # after the prompts: the optional spoken consent
         self.stop_event: threading.Event | None = None
         self.hush = hush  # silences the app's own speech before the microphone opens
         self.device = device
@@ -252,6 +260,8 @@ class RecordScreen(_Dialog):
             yield Static("", id="hint")
 
     def _numbered(self) -> str:
+        if self.consenting:
+            return SPOKEN_CONSENT
         return f"Sentence {self.index + 1} of {len(self.prompts)}: {self.prompts[self.index]}"
 
     def on_mount(self) -> None:
@@ -296,16 +306,26 @@ class RecordScreen(_Dialog):
             return
         report = quality.assess(samples)
         if not report.ok:
-            self._hint(f"{report.problems[0][1]} Press Space to read sentence {self.index + 1} again.")
+            again = "record the consent again, or n to skip it" if self.consenting else \
+                f"read sentence {self.index + 1} again"
+            self._hint(f"{report.problems[0][1]} Press Space to {again}.")
+            return
+        if self.consenting:
+            from reader.voices.enroll import Clip
+
+            self.dismiss((self.clips, Clip(samples, "The spoken consent", source="microphone")))
             return
         self.clips.append(_mic_clip(samples, self.index + 1))
         self.index += 1
         if self.index >= len(self.prompts):
-            self.dismiss(self.clips)
-            return
+            self.consenting = True
         self.query_one("#prompt", Static).update(self._numbered())
         self.query_one("#hint", Static).update("")
         self.announce(f"Kept. {self._numbered()}")
+
+    def action_skip(self) -> None:
+        if self.consenting and self.stop_event is None:
+            self.dismiss((self.clips, None))
 
     def action_close(self) -> None:
         if self.stop_event is not None:
