@@ -115,9 +115,13 @@ class VoicesScreen(_ListDialog):
                     clips, consent_clip = result
                     self.enroll(values, clips, consent_clip)
 
+            from reader.voices.consent import CONSENT_SENTENCE
+
             session = getattr(self.app, "session", None)
-            self.app.push_screen(RecordScreen(self.announce, hush=None if session is None else session.hush),
-                                 recorded)
+            example = CONSENT_SENTENCE.format(name=values.get("consent_by") or values.get("name", ""),
+                                              purpose=(values.get("purpose") or "").rstrip("."))
+            self.app.push_screen(RecordScreen(self.announce, hush=None if session is None else session.hush,
+                                              consent_example=example), recorded)
 
         self.app.push_screen(FieldsScreen("Record a voice — consent first", fields, self.announce), consented)
 
@@ -240,7 +244,8 @@ class RecordScreen(_Dialog):
     BINDINGS = [Binding("escape", "close", "Cancel"), Binding("space", "toggle", "Start / stop"),
                 Binding("n", "skip", "Skip the spoken consent")]
 
-    def __init__(self, announce: Announce, *, hush=None, device: int | str | None = None) -> None:
+    def __init__(self, announce: Announce, *, hush=None, device: int | str | None = None,
+                 consent_example: str = "") -> None:
         super().__init__(announce)
         from reader.voices.commands import PROMPTS
 
@@ -248,6 +253,7 @@ class RecordScreen(_Dialog):
         self.index = 0
         self.clips: list = []
         self.consenting = False  # after the prompts: the optional spoken consent
+        self.consent_example = consent_example
         self.stop_event: threading.Event | None = None
         self.hush = hush  # silences the app's own speech before the microphone opens
         self.device = device
@@ -261,7 +267,7 @@ class RecordScreen(_Dialog):
 
     def _numbered(self) -> str:
         if self.consenting:
-            return SPOKEN_CONSENT
+            return SPOKEN_CONSENT + (f" For example: {self.consent_example}" if self.consent_example else "")
         return f"Sentence {self.index + 1} of {len(self.prompts)}: {self.prompts[self.index]}"
 
     def on_mount(self) -> None:
