@@ -450,6 +450,16 @@ class ReadingSession:
         self._halt()
         self._set_status("stopped")
 
+    def forget_voice(self, *specs: str | None) -> None:
+        """A voice was deleted: drop its enrolled form from memory, and if this document reads with any of
+        `specs` (its "vault:ID" or its blend spec), read with the default voice."""
+        for spec in specs:
+            if spec and self._synth is not None:
+                self._synth.forget_voice(spec)
+        if self.state.voice and self.state.voice in specs:
+            self.set_voice(None)
+        self._emit("state")
+
     def hush(self) -> None:
         """Silence the app's own speech and any reading (reading pauses): before recording from the
         microphone, which would otherwise record the reader's voice along with the person's."""

@@ -29,7 +29,7 @@ KOKORO_SENTENCE = "The old lighthouse keeper climbed the stairs every evening to
 BLEND = "jf_alpha:0.5,jm_kumo:0.5"
 
 
-def _pack_dir(name: str) -> Path:
+def pack_dir(name: str) -> Path:
     for path, manifest in packs.find_packs(packs.default_pack_dirs()):
         if manifest.name == name:
             return path
@@ -43,24 +43,24 @@ def speech_settings(tmp_path_factory) -> Settings:
 
 @pytest.fixture(scope="session")
 def encoder(speech_settings) -> SpeakerStage:
-    return SpeakerStage.load(packs.open_pack(_pack_dir("ge2e-speaker")), threads=speech_settings.threads)
+    return SpeakerStage.load(packs.open_pack(pack_dir("ge2e-speaker")), threads=speech_settings.threads)
 
 
 @pytest.fixture(scope="session")
 def judge(speech_settings) -> SpeakerStage:
-    return SpeakerStage.load(packs.open_pack(_pack_dir("voicefilter-judge")), threads=speech_settings.threads)
+    return SpeakerStage.load(packs.open_pack(pack_dir("voicefilter-judge")), threads=speech_settings.threads)
 
 
 @pytest.fixture(scope="session")
 def kokoro(speech_settings) -> Pipeline:
-    return Pipeline.load(packs.open_pack(_pack_dir("kokoro-int8")), speech_settings)
+    return Pipeline.load(packs.open_pack(pack_dir("kokoro-int8")), speech_settings)
 
 
 @pytest.fixture(scope="session")
 def speakers(speech_settings, kokoro) -> dict[str, list[np.ndarray]]:
     """Test speakers at 16 kHz: Piper's Joe (4 clips of two sentences), Kokoro's jm_kumo (1 clip) and a
     50/50 blend of jf_alpha and jm_kumo (2 clips). Made once per test session."""
-    joe = Pipeline.load(packs.open_pack(_pack_dir("piper-joe-en")), speech_settings)
+    joe = Pipeline.load(packs.open_pack(pack_dir("piper-joe-en")), speech_settings)
     pause = np.zeros(int(0.3 * joe.sample_rate), np.float32)
     out: dict[str, list[np.ndarray]] = {"joe": []}
     for first, second in JOE_SENTENCES:

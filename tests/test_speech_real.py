@@ -15,6 +15,7 @@ from reader.speech.pipeline import Pipeline
 from reader.speech.prosody import Prosody
 from reader.speech.speaker import SpeakerStage, similarity
 from reader.speech.voices import closest_voice
+from tests.speakers import pack_dir
 
 FAST, RICH, SPEAKER = "piper-joe-en", "kokoro-int8", "ge2e-speaker"
 ENGLISH = "The quick brown fox jumps over the lazy dog near the river bank."
@@ -25,13 +26,6 @@ HAN_PER_SECOND = (2.0, 8.0)  # Mandarin is read at ~4-5 syllables (characters) a
 _IPA_NOISE = re.compile(r"[\sˈˌ.,!?;:—…\"“”()↗↘↓→-]")
 
 
-def _pack_dir(name: str):
-    for path, manifest in packs.find_packs(packs.default_pack_dirs()):
-        if manifest.name == name:
-            return path
-    raise AssertionError(f"the default pack {name} is not built; run `make test` (it builds them)")
-
-
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory) -> Settings:
     return Settings(home=tmp_path_factory.mktemp("home"))
@@ -39,17 +33,17 @@ def settings(tmp_path_factory) -> Settings:
 
 @pytest.fixture(scope="module")
 def fast(settings) -> Pipeline:
-    return Pipeline.load(packs.open_pack(_pack_dir(FAST)), settings)
+    return Pipeline.load(packs.open_pack(pack_dir(FAST)), settings)
 
 
 @pytest.fixture(scope="module")
 def rich(settings) -> Pipeline:
-    return Pipeline.load(packs.open_pack(_pack_dir(RICH)), settings)
+    return Pipeline.load(packs.open_pack(pack_dir(RICH)), settings)
 
 
 @pytest.fixture(scope="module")
 def encoder(settings) -> SpeakerStage:
-    return SpeakerStage.load(packs.open_pack(_pack_dir(SPEAKER)), threads=settings.threads)
+    return SpeakerStage.load(packs.open_pack(pack_dir(SPEAKER)), threads=settings.threads)
 
 
 def _check_clean(audio: np.ndarray) -> None:

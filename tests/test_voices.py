@@ -368,6 +368,8 @@ def test_an_enrolled_voice_itself_reads_on_a_cloning_pack(vault_home, passfile, 
             assert session.use_vault(vault)
         assert session.voice == settings.voice and session.voice_label == f"{NAME}'s voice"
         session.export(tmp_path / "after.wav")
+        session.forget_voice(settings.voice)  # the voice was deleted: gone from memory too
+        assert not session.synthesizer().has_voice(settings.voice) and session.voice is None
     finally:
         session.close()
     after, _ = soundfile.read(str(tmp_path / "after.wav"), dtype="float32")

@@ -286,21 +286,20 @@ class ArchiveStore:
             raise ArchiveError(NOT_FOUND.format(id=entry_id.strip()))
         return ArchiveEntry.from_bytes(self.vault.get(info.id))
 
-    def open_audio(self, entry: ArchiveEntry) -> "RecordStream":
-        """The FLAC as a stream of authenticated pieces."""
+    def _audio_id(self, entry: ArchiveEntry) -> str:
         info = self.vault.find(AUDIO_KIND, entry.id, entry.group)
         if info is None:
             raise ArchiveError(f"The audio of recording {entry.id} is missing from the vault; "
                                f"`reader archive remove {entry.id}` removes what is left of it.")
-        return self.vault.open_stream(info.id)
+        return info.id
+
+    def open_audio(self, entry: ArchiveEntry) -> "RecordStream":
+        """The FLAC as a stream of authenticated pieces."""
+        return self.vault.open_stream(self._audio_id(entry))
 
     def open_reader(self, entry: ArchiveEntry) -> "RecordReader":
         """The FLAC as a seekable file, decrypted and authenticated a segment at a time as it is read."""
-        info = self.vault.find(AUDIO_KIND, entry.id, entry.group)
-        if info is None:
-            raise ArchiveError(f"The audio of recording {entry.id} is missing from the vault; "
-                               f"`reader archive remove {entry.id}` removes what is left of it.")
-        return self.vault.open_reader(info.id)
+        return self.vault.open_reader(self._audio_id(entry))
 
     def flac(self, entry: ArchiveEntry) -> bytes:
         """The FLAC as archived, verified to the last byte."""

@@ -215,13 +215,18 @@ class VoicesScreen(_ListDialog):
             if (answer or "").strip().lower() != "yes":
                 self._hint("Nothing was deleted.")
                 return
+            from reader.voices import PRESET_NAME, VAULT_PREFIX
             from reader.voices.commands import delete_voice
 
             try:
+                preset = self.book.vault.find("preset", PRESET_NAME, self.book.group(name))
+                preset_spec = (self.book.preset(name) or {}).get("spec") if preset is not None else None
                 messages = delete_voice(self.book, name, self.settings)
                 session = getattr(self.app, "session", None)
-                if session is not None and len(messages) > 1:
-                    session.set_voice(None)  # this document read with the deleted voice: back to the default
+                if session is not None and preset is not None:
+                    # The person's voice goes from memory too, and a document that read with it reads
+                    # with the default voice.
+                    session.forget_voice(VAULT_PREFIX + preset.id, preset_spec)
                 self._hint(" ".join(messages))
             except ReaderError as exc:
                 self._hint(exc.message)

@@ -664,8 +664,8 @@ class Vault:
             entry = self._current_index().find(kind, name, group)
         return None if entry is None else _copy_info(entry.info)
 
-    def open_stream(self, record_id: str) -> RecordStream:
-        """The record's plaintext as an iterator of authenticated segments (at most 64 KiB each)."""
+    def _opening(self, record_id: str) -> tuple[IndexEntry, SecretKey, Path]:
+        """What reading a record needs: its index entry, its key and its file."""
         self.touch()
         with self._mutex:
             index = self._current_index()
@@ -673,18 +673,15 @@ class Vault:
             if entry is None:
                 raise RecordNotFound(f"There is no record {record_id!r} in the vault.")
             key = self._record_key(index, entry.key_id)
-        return RecordStream(self, entry, key, self._record_path(entry.file_id))
+        return entry, key, self._record_path(entry.file_id)
+
+    def open_stream(self, record_id: str) -> RecordStream:
+        """The record's plaintext as an iterator of authenticated segments (at most 64 KiB each)."""
+        return RecordStream(self, *self._opening(record_id))
 
     def open_reader(self, record_id: str) -> RecordReader:
         """The record as a seekable read-only file; each segment is authenticated when it is read."""
-        self.touch()
-        with self._mutex:
-            index = self._current_index()
-            entry = index.records.get(record_id)
-            if entry is None:
-                raise RecordNotFound(f"There is no record {record_id!r} in the vault.")
-            key = self._record_key(index, entry.key_id)
-        return RecordReader(self, entry, key, self._record_path(entry.file_id))
+        return RecordReader(self, *self._opening(record_id))
 
     def get(self, record_id: str) -> bytes:
         """The whole record, verified to the last byte before it is returned."""
