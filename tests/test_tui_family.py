@@ -108,7 +108,7 @@ def test_voices_screen_refuses_enrollment_without_consent_and_stores_nothing(rea
             await _settle(app, pilot)
             assert isinstance(app.screen, VoicesScreen)
             await pilot.press("n")
-            for value in ("grandma", "/nonexistent.wav", "", "", ""):  # no consent given
+            for value in ("grandma", "/nonexistent.wav", "", "", "", ""):  # no consent given
                 await _type(pilot, value)
                 await pilot.press("enter")
             await _settle(app, pilot)
