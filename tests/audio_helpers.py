@@ -220,6 +220,90 @@ def shared_paced_device():
         shutil.rmtree(device.folder, ignore_errors=True)
 
 
+class ChildOutput:
+    """Collects a child's output stream as it comes (a level meter redraws one line with \\r)."""
+
+    def __init__(self, stream) -> None:
+        import threading
+
+        self.text = ""
+        self._stream = stream
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def join(self, timeout: float = 10) -> None:
+        """Until the stream ended and all of it was read."""
+        self._thread.join(timeout)
+
+    def _read(self) -> None:
+        while chunk := os.read(self._stream.fileno(), 4096):
+            self.text += chunk.decode("utf-8", "replace")
+
+    def wait_for(self, condition, what: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if condition(self.text):
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"waited {timeout} s for {what}; the command printed:\n{self.text[-3000:]}")
+
+    def recorded_seconds(self) -> float:
+        """The seconds the level meter shows on its newest line ("level [###...] -23 dB   4.1 s")."""
+        import re
+
+        found = re.findall(r"dB +([0-9.]+) s", self.text)
+        return float(found[-1]) if found else 0.0
+
+
+class MicCommand:
+    """`python -m reader ARGS` recording from the paced device's monitor (the default input), driven like
+    a person at the keyboard: Enter starts a take, paplay plays what the microphone should hear, Enter
+    stops it."""
+
+    def __init__(self, args: list[str], env: dict[str, str], device: "PacedDevice") -> None:
+        self.env = env
+        self.device = device
+        self.child = subprocess.Popen([sys.executable, "-m", "reader", *args], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+        self.out = ChildOutput(self.child.stdout)
+        self.err = ChildOutput(self.child.stderr)
+        self.returncode: int | None = None
+
+    def enter(self) -> None:
+        self.child.stdin.write(b"\n")
+        self.child.stdin.flush()
+
+    def take(self, clip: Path | None, *, silence_seconds: float = 2.0) -> None:
+        """Start, play `clip` into the sink (or nothing for `silence_seconds`), stop once it was recorded."""
+        import soundfile
+
+        meters = self.err.text.count("level [")
+        self.enter()
+        self.err.wait_for(lambda t: t.count("level [") > meters, "the level meter (the input stream delivering)")
+        start = self.err.recorded_seconds()
+        length = silence_seconds
+        if clip is not None:
+            subprocess.run(["paplay", str(clip)], env={**os.environ, **self.device.env}, check=True, timeout=120)
+            length = soundfile.info(str(clip)).duration
+        # The ALSA -> PulseAudio capture path runs behind the clock: stop once the meter has counted the
+        # whole take and a second more, so its end is in the recording.
+        self.err.wait_for(lambda t: self.err.recorded_seconds() >= start + length + 1.0, "the take to be recorded",
+                          timeout=120)
+        self.enter()
+
+    def finish(self, timeout: float = 180) -> str:
+        """Wait for the command to end; its standard output (standard error is in self.err)."""
+        self.child.stdin.close()
+        self.returncode = self.child.wait(timeout=timeout)
+        self.out.join()
+        self.err.join()
+        return self.out.text
+
+    def kill(self) -> None:
+        if self.child.poll() is None:
+            self.child.kill()
+
+
 def sound_pieces(samples: np.ndarray, rate: int) -> list[tuple[int, int]]:
     """(start, end) of the stretches of sound, silent gaps shorter than MIN_GAP_SECONDS bridged."""
     loud = np.flatnonzero(np.abs(samples) > SILENCE)

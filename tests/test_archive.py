@@ -27,6 +27,7 @@ from reader.archive.store import NO_CONSENT, ArchiveStore, encode_flac
 from reader.settings import Settings
 from reader.vault.crypto import KdfParams
 from reader.vault.store import Vault
+from tests.audio_helpers import paced_device  # noqa: F401  (a fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -709,6 +710,82 @@ def test_a_long_recording_streams_and_seeks_anywhere_on_a_shared_player(settings
             current = [offset, offset + end - start]
             runs.append(current)
     assert [(round(a / rate, 2), round(b / rate, 2)) for a, b in runs] == [(7.0, seconds), (0.5, seconds)]
+
+
+def test_flac_recorder_encodes_as_it_comes(settings):
+    from reader.archive.store import RECORDED_FORMAT, RECORDED_HERE, FlacRecorder
+
+    signal = expected_mono(stereo_signal(2.0))
+    recorder = FlacRecorder(RATE)
+    for start in range(0, len(signal), 4410):
+        recorder.write(signal[start:start + 4410])
+    recorder.write(np.array([1.5, -3.0], np.float32))  # out of range: clipped, not wrapped around
+    audio = recorder.finish()
+    assert (audio.frames, audio.sample_rate, audio.channels, audio.bits_per_sample) == (len(signal) + 2, RATE, 1, 16)
+    assert audio.original_format == RECORDED_FORMAT and audio.sha256 == audio.flac_sha256
+    decoded, rate = sf.read(io.BytesIO(audio.flac), dtype="float32")
+    assert rate == RATE and np.abs(decoded[:-2] - signal).max() <= 1 / 32767
+    assert decoded[-2] == pytest.approx(32767 / 32768) and decoded[-1] == -1.0
+    vault, store = open_store(settings)
+    with vault:
+        entry = store.add_recording(audio, dialect="gansu", consent_by="me")
+        assert entry.original_file == RECORDED_HERE and store.flac(entry) == audio.flac
+    with pytest.raises(ArchiveError, match="Nothing was recorded"):
+        FlacRecorder(RATE).finish()
+
+
+def test_recording_with_the_microphone_into_the_archive(paced_device, settings, passfile, tmp_path):
+    """`reader archive record` on a real input stream (the paced device's monitor is the default input):
+    what the microphone hears is archived as FLAC at the device's own rate, with its description, and
+    nothing of it is left on disk in the clear; a silent recording is refused in one sentence."""
+    from reader.archive.recording import SILENT
+    from reader.archive.store import RECORDED_HERE
+    from tests.audio_helpers import MicCommand, best_offset, correlation
+
+    played = expected_mono(stereo_signal(4.0))
+    clip = tmp_path / "grandma.wav"
+    sf.write(clip, played, RATE, subtype="PCM_16")
+    child_tmp = tmp_path / "child-tmp"
+    child_tmp.mkdir()
+    env = {**os.environ, **paced_device.env, "READER_HOME": str(settings.home), "PYTHONIOENCODING": "utf-8",
+           "TMPDIR": str(child_tmp)}
+    args = ["archive", "record", "--dialect", "四川话", "--consent-by", CONSENT_BY, "--speaker", SPEAKER,
+            "--topic", TOPIC, "--passphrase-file", str(passfile)]
+    child = MicCommand(args, env, paced_device)
+    try:
+        child.take(clip)
+        out = child.finish()
+    finally:
+        child.kill()
+    assert child.returncode == 0, child.err.text[-2000:]
+    assert "Archived a" in out and "Only the encrypted copy" in out
+
+    vault, store = open_store(settings)
+    with vault:
+        (entry,) = store.entries()
+        heard = store.read_samples(entry, dtype="float32")[:, 0]
+    assert (entry.original_file, entry.channels, entry.bits_per_sample) == (RECORDED_HERE, 1, 16)
+    assert (entry.speaker, entry.consent_by, entry.dialect_code, entry.topic) == (SPEAKER, CONSENT_BY, "sichuanese", TOPIC)
+    assert entry.sample_rate in (44_100, 48_000) and entry.duration_seconds >= 4.0
+    expected = at_rate(played, entry.sample_rate)
+    offset = best_offset(heard, expected)
+    assert 0 <= offset and correlation(heard[offset:offset + len(expected)], expected) > 0.9
+    for root in (settings.home, child_tmp):
+        for path in root.rglob("*"):
+            if path.is_file():
+                data = path.read_bytes()
+                assert not FLAC_HEADER.search(data) and not WAV_HEADER.search(data), path
+
+    silent = MicCommand(args, env, paced_device)
+    try:
+        silent.take(None)
+        silent.finish()
+    finally:
+        silent.kill()
+    assert silent.returncode == 2 and SILENT in " ".join(silent.err.text.split())
+    vault, store = open_store(settings)
+    with vault:
+        assert len(store.entries()) == 1
 
 
 def test_importing_the_archive_is_light():

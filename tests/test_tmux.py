@@ -190,3 +190,57 @@ def test_enrolling_a_voice_with_the_microphone_in_a_real_terminal(paced_device, 
     verified = run_cli("voices", "verify", "grandpa", "--from", str(joe_files[3]), "--json",
                        "--passphrase-file", str(passfile))
     assert verified.returncode == 0 and json.loads(verified.stdout)["same_speaker"] is True
+
+
+def test_recording_into_the_archive_in_a_real_terminal(paced_device, reader_home, tmp_path):
+    """The archive screen's recording by keys, in tmux, on the paced device's monitor as the microphone:
+    the description first (consent required), Space starts and stops, and the recording is archived."""
+    import soundfile
+
+    from reader.archive.store import RECORDED_HERE, ArchiveStore
+    from reader.vault.crypto import KdfParams
+    from reader.vault.store import Vault
+
+    Vault.create(reader_home / "vault", "pass phrase", kdf_params=KdfParams(8 * 1024, 1, 1)).lock()
+    rate = 44_100
+    t = np.arange(3 * rate) / rate
+    clip = tmp_path / "grandma.wav"
+    soundfile.write(clip, (0.4 * np.sin(2 * np.pi * (300 + 200 * t) * t)).astype(np.float32), rate, subtype="PCM_16")
+    env = dict(paced_device.env)
+    env.update({"READER_HOME": str(reader_home), "TERM": "xterm-256color", "PATH": os.environ["PATH"]})
+    term = Terminal(f"reader-arc-{os.getpid()}", env, [str(SAMPLE)])
+    try:
+        term.wait_for("Sentence 1 of 24")
+        term.keys("a")
+        term.wait_for("Unlock the voice vault")
+        term.type("pass phrase")
+        term.keys("Enter")
+        term.wait_for("Dialect archive")
+        term.keys("r")
+        term.wait_for("Record for the archive")
+        for value in ("Sichuanese", "Grandma herself", "Grandma", "Chengdu", "the market"):
+            term.type(value)
+            term.keys("Enter")
+        term.wait_for("Press Space to start")
+        term.keys("Space")
+        term.wait_for("Recording")
+        deadline = time.monotonic() + 30
+        while _meter_seconds(term.screen()) <= 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        start = _meter_seconds(term.screen())
+        subprocess.run(["paplay", str(clip)], env={**os.environ, **paced_device.env}, check=True, timeout=60)
+        deadline = time.monotonic() + 60
+        while _meter_seconds(term.screen()) < start + 4.0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        term.keys("Space")
+        term.wait_for("kept encrypted")
+        term.keys("Escape")
+        term.keys("q")
+        time.sleep(1.0)
+    finally:
+        term.close()
+    with Vault.open(reader_home / "vault", "pass phrase") as vault:
+        (entry,) = ArchiveStore(vault).entries()
+    assert (entry.original_file, entry.dialect_code, entry.speaker, entry.region, entry.topic) == (
+        RECORDED_HERE, "sichuanese", "Grandma", "Chengdu", "the market")
+    assert entry.duration_seconds >= 3.0

@@ -21,7 +21,7 @@ from reader.vault.store import Vault
 from reader.voices import capture, commands, fit, quality
 from reader.voices.consent import Consent, ConsentError
 from reader.voices.enroll import VERIFY_THRESHOLD, Clip, VoiceBook, resolve_voice, unit_mean
-from tests.audio_helpers import ROOT, paced_device  # noqa: F401  (a fixture)
+from tests.audio_helpers import MicCommand, paced_device  # noqa: F401  (a fixture)
 from tests.speakers import write_clip
 
 FAST_KDF = KdfParams(memory_kib=8 * 1024, iterations=1, lanes=1)
@@ -469,40 +469,6 @@ def test_microphone_enrollment_streams_into_the_vault(tmp_path, speakers, encode
     assert "level [" in log and "Only 0.0 s of speech was found" in log and "Sentence 3 of 3" in log
 
 
-class _Stderr:
-    """Collects a child's standard error as it comes (the level meter redraws one line with \\r)."""
-
-    def __init__(self, stream) -> None:
-        import threading
-
-        self.text = ""
-        self._stream = stream
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        import os
-
-        while chunk := os.read(self._stream.fileno(), 4096):
-            self.text += chunk.decode("utf-8", "replace")
-
-    def wait_for(self, condition, what: str, timeout: float = 30) -> None:
-        import time
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if condition(self.text):
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"waited {timeout} s for {what}; the command printed:\n{self.text[-3000:]}")
-
-    def recorded_seconds(self) -> float:
-        """The seconds the meter shows on its newest line ("level [###...] -23 dB   4.1 s")."""
-        import re
-
-        found = re.findall(r"dB +([0-9.]+) s", self.text)
-        return float(found[-1]) if found else 0.0
-
-
 def test_microphone_enrollment_on_a_real_input_device(paced_device, vault_home, passfile, speakers, joe_files,
                                                       tmp_path, run_cli):
     """`reader voices enroll --mic` on a real PortAudio input stream: the paced PulseAudio device's monitor
@@ -510,48 +476,31 @@ def test_microphone_enrollment_on_a_real_input_device(paced_device, vault_home, 
     three prompts (a silent take of the second one is refused and taken again); the enrolled voice then
     verifies against a recording of Joe that was not played, and not against Kokoro's kumo."""
     import os
-    import subprocess
-    import sys
 
-    takes = [write_clip(tmp_path / f"take-{i}.wav", clip, SR, subtype="PCM_16") for i, clip in enumerate(speakers["joe"][:3])]
+    takes = [write_clip(tmp_path / f"take-{i}.wav", clip, SR, subtype="PCM_16")
+             for i, clip in enumerate(speakers["joe"][:3])]
     child_tmp = tmp_path / "child-tmp"
     child_tmp.mkdir()
     env = {**os.environ, **paced_device.env, "READER_HOME": str(vault_home), "PYTHONIOENCODING": "utf-8",
            "TMPDIR": str(child_tmp)}
-    child = subprocess.Popen(
-        [sys.executable, "-m", "reader", "voices", "enroll", NAME, "--mic", "--no-preset", "--consent-by", "Åsa",
-         "--purpose", "reading letters aloud", "--passphrase-file", str(passfile)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=ROOT)
-    err = _Stderr(child.stderr)
+    child = MicCommand(["voices", "enroll", NAME, "--mic", "--no-preset", "--consent-by", "Åsa",
+                        "--purpose", "reading letters aloud", "--passphrase-file", str(passfile)], env, paced_device)
+    err = child.err
 
     def take(number: int, attempt: int, clip: Path | None) -> None:
         err.wait_for(lambda t: t.count(f"Sentence {number} of 3") >= attempt, f"prompt {number}, take {attempt}")
-        meters = err.text.count("level [")
-        child.stdin.write(b"\n")  # start recording
-        child.stdin.flush()
-        err.wait_for(lambda t: t.count("level [") > meters, "the level meter (the input stream delivering)")
-        start = err.recorded_seconds()
-        length = 2.0
-        if clip is not None:
-            subprocess.run(["paplay", str(clip)], env=env, check=True, timeout=60)
-            length = soundfile.info(str(clip)).duration
-        # The ALSA -> PulseAudio capture path runs behind the clock: stop once the meter has counted the
-        # whole take and a second more, so its end is in the recording.
-        err.wait_for(lambda t: err.recorded_seconds() >= start + length + 1.0, "the take to be recorded", timeout=60)
-        child.stdin.write(b"\n")  # stop
-        child.stdin.flush()
+        child.take(clip)
 
     try:
         take(1, 1, takes[0])
         take(2, 1, None)  # nothing said: refused, deleted, asked again
         take(2, 2, takes[1])
         take(3, 1, takes[2])
-        out, _ = child.communicate(timeout=120)
+        out = child.finish()
     finally:
-        if child.poll() is None:
-            child.kill()
+        child.kill()
     assert child.returncode == 0, err.text[-3000:]
-    assert f"Enrolled {NAME}: 3 recordings" in out.decode("utf-8")
+    assert f"Enrolled {NAME}: 3 recordings" in out
     assert "speech was found" in err.text and "That recording was deleted" in err.text
 
     with _open(vault_home) as vault:

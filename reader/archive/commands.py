@@ -7,6 +7,7 @@ import argparse
 import io
 import json
 import sys
+import threading
 import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -38,17 +39,8 @@ LIST_COLUMNS = (("ID", 7), ("DATE", 10), ("LENGTH", 7), ("DIALECT", 22), ("SPEAK
 OUT_MODE = 0o600
 
 
-def register(subparsers: Any) -> dict[str, Handler]:
-    """Add `archive` to the CLI's subparsers; returns {command: handler}."""
-    p = subparsers.add_parser(
-        "archive", help="the dialect archive: a family's recordings of a dialect, kept encrypted",
-        description="Recordings of a family's dialect with who speaks, where from, what is said and who "
-                    "agreed to keeping it. Everything is kept encrypted in the voice vault; exports in the "
-                    "clear are written only when asked for.")
-    sub = p.add_subparsers(dest="archive_command", metavar="ACTION", required=True)
-
-    c = sub.add_parser("add", help="archive an audio file (WAV, FLAC or OGG) with its description")
-    c.add_argument("file", metavar="FILE")
+def _description_options(c: argparse.ArgumentParser) -> None:
+    """What `add` and `record` ask about a recording."""
     c.add_argument("--dialect", metavar="D",
                    help="the dialect spoken: a code, English or Chinese name (Sichuanese, 四川话, minnan) "
                         "or any other name, kept as typed")
@@ -64,6 +56,27 @@ def register(subparsers: Any) -> dict[str, Handler]:
     c.add_argument("--consent-by", metavar="PERSON", help="who agreed to the recording being kept (required)")
     c.add_argument("--consent-purpose", metavar="TEXT", help="what they agreed to")
     add_passphrase_option(c)
+
+
+def register(subparsers: Any) -> dict[str, Handler]:
+    """Add `archive` to the CLI's subparsers; returns {command: handler}."""
+    p = subparsers.add_parser(
+        "archive", help="the dialect archive: a family's recordings of a dialect, kept encrypted",
+        description="Recordings of a family's dialect with who speaks, where from, what is said and who "
+                    "agreed to keeping it. Everything is kept encrypted in the voice vault; exports in the "
+                    "clear are written only when asked for.")
+    sub = p.add_subparsers(dest="archive_command", metavar="ACTION", required=True)
+
+    c = sub.add_parser("add", help="archive an audio file (WAV, FLAC or OGG) with its description")
+    c.add_argument("file", metavar="FILE")
+    _description_options(c)
+
+    c = sub.add_parser("record", help="record from the microphone straight into the archive (Enter starts "
+                                      "and stops), with the same description as add")
+    _description_options(c)
+    c.add_argument("--device", help="the microphone (a sounddevice device number or name)")
+    c.add_argument("--minutes", type=float, default=None,
+                   help="stop by itself after this many minutes (at most 60, the default)")
 
     c = sub.add_parser("list", help="list the archived recordings")
     c.add_argument("--dialect", metavar="D", help="only recordings of this dialect")
@@ -95,7 +108,8 @@ def register(subparsers: Any) -> dict[str, Handler]:
 
 
 def cmd_archive(args: argparse.Namespace, settings: Settings) -> int:
-    handlers = {"add": _add, "list": _list, "play": _play, "export": _export, "remove": _remove}
+    handlers = {"add": _add, "record": _record, "list": _list, "play": _play, "export": _export,
+                "remove": _remove}
     return handlers[args.archive_command](args, settings)
 
 
@@ -162,24 +176,22 @@ def _confirm(prompt: str) -> bool:
 # --- the commands -------------------------------------------------------------------------------------
 
 
-def _add(args: argparse.Namespace, settings: Settings) -> int:
-    from reader.archive.dialects import choose_dialect
-    from reader.archive.records import clean_line
-    from reader.archive.store import NO_CONSENT, ArchiveStore, parse_date
+def _description(args: argparse.Namespace) -> dict:
+    """The description `add` and `record` were given, checked before the passphrase is asked for or
+    anything is recorded: consent first, then the rest."""
+    from reader.archive.store import ArchiveStore
 
-    # Refuse before asking for the passphrase: consent first, then the rest of the description.
-    if clean_line(args.consent_by, "name of who consented") is None:
-        raise ArchiveError(NO_CONSENT)
-    choose_dialect(args.dialect)
-    parse_date(args.date)
     transcript = args.transcript
     if args.transcript_file:
         transcript = _read_transcript_file(args.transcript_file)
-    with _open_vault(args, settings) as vault:
-        entry = ArchiveStore(vault).add(
-            args.file, dialect=args.dialect, consent_by=args.consent_by, consent_purpose=args.consent_purpose,
-            region=args.region, speaker=args.speaker, date=args.date, transcript=transcript,
-            romanization=args.romanization, translation=args.translation, topic=args.topic)
+    description = dict(dialect=args.dialect, consent_by=args.consent_by, consent_purpose=args.consent_purpose,
+                       region=args.region, speaker=args.speaker, date=args.date, transcript=transcript,
+                       romanization=args.romanization, translation=args.translation, topic=args.topic)
+    ArchiveStore.describe(**description)
+    return description
+
+
+def _archived(entry: "ArchiveEntry") -> None:
     channels = {1: "mono", 2: "stereo"}.get(entry.channels, f"{entry.channels} channels")
     print(f"Archived {entry.id}: {entry.dialect_label}, {format_duration(entry.duration_seconds)}, "
           f"{entry.sample_rate} Hz {channels} {entry.bits_per_sample}-bit, recorded {entry.date}.")
@@ -187,8 +199,50 @@ def _add(args: argparse.Namespace, settings: Settings) -> int:
         voice = f" (the voice '{entry.speaker_voice}' in the vault)" if entry.speaker_voice else ""
         print(f"Speaker: {entry.speaker}{voice}.")
     print(f"Consent: {entry.consent_by}, for {entry.consent_purpose}.")
+
+
+def _add(args: argparse.Namespace, settings: Settings) -> int:
+    from reader.archive.store import ArchiveStore
+
+    description = _description(args)
+    with _open_vault(args, settings) as vault:
+        entry = ArchiveStore(vault).add(args.file, **description)
+    _archived(entry)
     print(f"The file {args.file} itself is still on disk unencrypted; delete it if the recording should be "
           "kept only in the vault.")
+    return 0
+
+
+def _record(args: argparse.Namespace, settings: Settings) -> int:
+    from reader.archive.recording import MAX_SECONDS, ArchiveRecording
+    from reader.archive.store import ArchiveStore
+    from reader.voices import capture
+
+    description = _description(args)
+    limit = MAX_SECONDS if args.minutes is None else args.minutes * 60
+    if not 0 < limit <= MAX_SECONDS:
+        raise ArchiveError(f"Give --minutes between 0 and {MAX_SECONDS // 60}.")
+    device = int(args.device) if args.device and args.device.isdigit() else args.device
+    with _open_vault(args, settings) as vault:
+        store = ArchiveStore(vault)
+        recording = ArchiveRecording(device)
+        try:
+            input("Press Enter to start recording, and Enter again to stop. ")
+        except EOFError:
+            raise ArchiveError("Recording needs a keyboard to start and stop it; nothing was recorded.") from None
+        stop = threading.Event()
+        capture.wait_for_enter(stop)
+        meter = capture.Meter()
+        try:
+            audio = recording.run(stop, on_level=meter, max_seconds=limit)
+        except KeyboardInterrupt:
+            meter.done()
+            print("Recording cancelled; nothing was archived.")
+            return INTERRUPTED
+        meter.done()
+        entry = store.add_recording(audio, **description)
+    _archived(entry)
+    print("Only the encrypted copy in the vault was written.")
     return 0
 
 

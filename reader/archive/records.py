@@ -157,12 +157,15 @@ FIELDS: tuple[Field, ...] = (
     Field("channels", "integer", "Channels, as recorded (1 mono, 2 stereo).", 2),
     Field("bits_per_sample", "integer", "Bits per sample of the FLAC (16 or 24): the original's, or 24 for "
           "a float or 32-bit original (the most FLAC holds).", 16),
-    Field("original_file", "string", "The name of the file it was archived from (without its folder).",
+    Field("original_file", "string", "The name of the file it was archived from (without its folder); "
+          "\"(recorded with the microphone)\" for a recording made in the reader.",
           "奶奶-2024-02-10.wav"),
-    Field("original_format", "string", "The original's container and sample format, as libsndfile names them.",
+    Field("original_format", "string", "The original's container and sample format, as libsndfile names them; "
+          "\"microphone PCM_16\" for a recording made in the reader.",
           "WAV PCM_16"),
     Field("sha256", "string", "SHA-256 (hex) of the original file's bytes: tells whether a file elsewhere "
-          "is the one archived.", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"),
+          "is the one archived (for a recording made in the reader, of the FLAC).",
+          "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"),
     Field("flac_sha256", "string", "SHA-256 (hex) of the FLAC as archived, which is recordings/<id>.flac "
           "of a plaintext export byte for byte.",
           "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752"),

@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 NOT_FOUND = "There is no recording {id} in the archive; `reader archive list` shows them."
 NOT_AUDIO = "The file {path} is not an audio file soundfile can read (WAV, FLAC or OGG)."
 NO_CONSENT = "A recording needs consent: say who agreed with --consent-by."
+# original_file and original_format of a recording made with the microphone here: the FLAC is the original.
+RECORDED_HERE = "(recorded with the microphone)"
+RECORDED_FORMAT = "microphone PCM_16"
 
 # The vault group of a family voice is this prefix and the voice's name (reader/voices/enroll.py
 # GROUP_PREFIX, not imported: that module loads numpy and the speech stack; a test keeps the two equal).
@@ -160,6 +163,46 @@ def encode_flac(path: Path | str) -> EncodedAudio:
                             original_format=f"{source.format} {source.subtype}", sha256=sha256)
 
 
+class FlacRecorder:
+    """Encodes audio to 16-bit FLAC in memory as it comes (the microphone's blocks), so a long recording
+    takes its compressed size and never touches the disk in the clear; finish() gives the EncodedAudio."""
+
+    def __init__(self, sample_rate: int, channels: int = 1) -> None:
+        import soundfile as sf
+
+        self.sample_rate = int(sample_rate)
+        self.channels = channels
+        self.frames = 0
+        self._buffer = io.BytesIO()
+        self._out = sf.SoundFile(self._buffer, "w", samplerate=self.sample_rate, channels=channels,
+                                 subtype=FLAC_SUBTYPES[16], format="FLAC")
+
+    @property
+    def seconds(self) -> float:
+        return self.frames / self.sample_rate
+
+    @property
+    def flac_bytes(self) -> int:
+        return self._buffer.tell()
+
+    def write(self, block: "np.ndarray") -> None:
+        """Float samples in -1..1 (clipped: libsndfile would wrap them around)."""
+        import numpy as np
+
+        samples = np.clip(np.asarray(block, dtype=np.float32), -1.0, 1.0)
+        self._out.write(samples)
+        self.frames += len(samples)
+
+    def finish(self) -> EncodedAudio:
+        self._out.close()
+        if self.frames == 0:
+            raise ArchiveError("Nothing was recorded; nothing was archived.")
+        flac = self._buffer.getvalue()
+        return EncodedAudio(flac=flac, sample_rate=self.sample_rate, channels=self.channels, frames=self.frames,
+                            bits_per_sample=16, original_format=RECORDED_FORMAT,
+                            sha256=hashlib.sha256(flac).hexdigest())
+
+
 def parse_date(text: str | None, *, today: dt.date | None = None) -> str:
     """The recording day as YYYY-MM-DD: today when not given; refused when malformed or in the future."""
     today = today or dt.date.today()
@@ -201,26 +244,42 @@ class ArchiveStore:
         return sorted(group[len(VOICE_GROUP_PREFIX):] for group in self.vault.groups()
                       if group.startswith(VOICE_GROUP_PREFIX))
 
-    def add(self, source: Path | str, *, dialect: str, consent_by: str | None, consent_purpose: str | None = None,
-            region: str | None = None, speaker: str | None = None, date: str | None = None,
-            transcript: str | None = None, romanization: str | None = None, translation: str | None = None,
-            topic: str | None = None) -> ArchiveEntry:
-        """Archive the audio file `source` with its metadata; everything is checked before the audio is read."""
+    def add(self, source: Path | str, **description: str | None) -> ArchiveEntry:
+        """Archive the audio file `source` with its description (the keywords of describe()); everything
+        is checked before the audio is read."""
+        checked = self.describe(**description)
+        return self._store(encode_flac(source), Path(source).name, checked)
+
+    def add_recording(self, audio: EncodedAudio, **description: str | None) -> ArchiveEntry:
+        """Archive audio recorded here (FlacRecorder), with its description."""
+        return self._store(audio, RECORDED_HERE, self.describe(**description))
+
+    @staticmethod
+    def describe(*, dialect: str, consent_by: str | None, consent_purpose: str | None = None,
+                 region: str | None = None, speaker: str | None = None, date: str | None = None,
+                 transcript: str | None = None, romanization: str | None = None, translation: str | None = None,
+                 topic: str | None = None) -> dict:
+        """The description checked and cleaned (ArchiveError in one sentence for what is wrong): consent
+        first, then the dialect, the date and the texts."""
         consent_by = clean_line(consent_by, "name of who consented")
         if consent_by is None:
             raise ArchiveError(NO_CONSENT)
-        consent_purpose = clean_line(consent_purpose, "consent purpose") or DEFAULT_CONSENT_PURPOSE
         choice = choose_dialect(dialect)
-        day = parse_date(date)
-        speaker = clean_line(speaker, "speaker")
-        fields = {
+        return {
+            "consent_by": consent_by,
+            "consent_purpose": clean_line(consent_purpose, "consent purpose") or DEFAULT_CONSENT_PURPOSE,
+            "dialect_code": choice.code, "dialect": choice.name, "dialect_zh": choice.chinese,
+            "date": parse_date(date),
+            "speaker": clean_line(speaker, "speaker"),
             "region": clean_line(region, "region"),
             "topic": clean_line(topic, "topic"),
             "transcript": clean_text(transcript, "transcript"),
             "romanization": clean_text(romanization, "romanization"),
             "translation": clean_text(translation, "translation"),
         }
-        audio = encode_flac(source)
+
+    def _store(self, audio: EncodedAudio, original_file: str, checked: dict) -> ArchiveEntry:
+        speaker = checked["speaker"]
         voice = None
         if speaker is not None:
             voices = self.voices()
@@ -228,12 +287,10 @@ class ArchiveStore:
             voice = voice or next((v for v in voices if v.casefold() == speaker.casefold()), None)
         entry_id = new_entry_id(self._taken_ids())
         entry = ArchiveEntry(
-            id=entry_id, date=day, dialect_code=choice.code, dialect=choice.name, dialect_zh=choice.chinese,
-            speaker=speaker, speaker_voice=voice, consent_by=consent_by, consent_purpose=consent_purpose,
-            duration_seconds=audio.duration_seconds, frames=audio.frames, sample_rate=audio.sample_rate,
-            channels=audio.channels, bits_per_sample=audio.bits_per_sample,
-            original_file=Path(source).name, original_format=audio.original_format, sha256=audio.sha256,
-            flac_sha256=audio.flac_sha256, archived_at=_utc_now(), **fields)
+            id=entry_id, speaker_voice=voice, duration_seconds=audio.duration_seconds, frames=audio.frames,
+            sample_rate=audio.sample_rate, channels=audio.channels, bits_per_sample=audio.bits_per_sample,
+            original_file=original_file, original_format=audio.original_format, sha256=audio.sha256,
+            flac_sha256=audio.flac_sha256, archived_at=_utc_now(), **checked)
         group = group_for(entry_id)
         # The audio first: a crash between the two writes leaves audio nobody lists (cleaned up below when
         # we are still running), never a listed entry without its audio.

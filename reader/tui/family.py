@@ -84,7 +84,8 @@ class ArchiveScreen(_ListDialog):
     """The dialect archive: Enter plays or pauses, Left/Right seek, s stops, f filters, a adds, x exports."""
 
     spoken_title = ("Dialect archive. Arrows move, Enter plays or pauses, Left and Right seek, s stops, "
-                    "f filters by dialect, a adds a recording, x exports, Escape closes.")
+                    "f filters by dialect, a adds a recording from a file, r records one with the microphone, "
+                    "x exports, Escape closes.")
     BINDINGS = [
         Binding("escape", "close", "Close"),
         Binding("s", "stop", "Stop"),
@@ -92,6 +93,7 @@ class ArchiveScreen(_ListDialog):
         Binding("right", "seek(1)", "Forward 5 s"),
         Binding("f", "filter", "Filter by dialect"),
         Binding("a", "add", "Add a recording"),
+        Binding("r", "record", "Record with the microphone"),
         Binding("x", "export", "Export (encrypted)"),
     ]
 
@@ -227,6 +229,42 @@ class ArchiveScreen(_ListDialog):
         self.app.call_from_thread(self.refresh_list)
         self.app.call_from_thread(self._hint, message)
 
+    def action_record(self) -> None:
+        fields = [("dialect", "dialect, e.g. Cantonese or 粤语"), ("consent_by", "who agreed to the recording (required)"),
+                  ("speaker", "speaker"), ("region", "region"), ("topic", "topic")]
+
+        def described(values: dict | None) -> None:
+            if not values:
+                return
+            try:  # consent and the dialect first: nothing is recorded without them
+                self.store.describe(**{k: v or None for k, v in values.items()})
+            except ReaderError as exc:
+                self._hint(exc.message)
+                return
+            if self._playback is not None:
+                self._playback.stop()  # the microphone must not hear the archive playing
+
+            def recorded(audio) -> None:
+                if audio is not None:
+                    self.add_recording(audio, values)
+
+            session = getattr(self.app, "session", None)
+            self.app.push_screen(ArchiveRecordScreen(self.announce, hush=None if session is None else session.hush),
+                                 recorded)
+
+        self.app.push_screen(FieldsScreen("Record for the archive — who agreed, and what is recorded", fields,
+                                          self.announce), described)
+
+    @work(thread=True, exclusive=True, group="archive-add")
+    def add_recording(self, audio, values: dict) -> None:
+        try:
+            entry = self.store.add_recording(audio, **{k: v or None for k, v in values.items()})
+            message = f"Added {entry.id}: {entry.dialect}, {entry.duration_seconds:.0f} seconds, kept encrypted."
+        except ReaderError as exc:
+            message = exc.message
+        self.app.call_from_thread(self.refresh_list)
+        self.app.call_from_thread(self._hint, message)
+
     def action_export(self) -> None:
         fields = [("folder", "folder to write the encrypted bundle into"), ("passphrase", "a passphrase for the bundle")]
 
@@ -258,6 +296,67 @@ class ArchiveScreen(_ListDialog):
     def action_close(self) -> None:
         if self._playback is not None:
             self._playback.stop()
+        self.dismiss(None)
+
+
+class ArchiveRecordScreen(_Dialog):
+    """Records one archive recording: Space starts and stops, the level meter and the time show, Escape
+    cancels (nothing is kept). Dismisses with the recording (FLAC in memory) or None."""
+
+    spoken_title = "Recording for the archive. Space starts and stops; Escape cancels."
+    BINDINGS = [Binding("escape", "close", "Cancel"), Binding("space", "toggle", "Start / stop")]
+
+    def __init__(self, announce: Announce, *, hush=None, device: int | str | None = None) -> None:
+        super().__init__(announce)
+        self.hush = hush
+        self.device = device
+        self.stop_event = None
+        self.cancelled = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static("Record for the archive — Space starts and stops, Escape cancels", classes="title")
+            yield Static("level [" + " " * 30 + "]", id="meter")
+            yield Static("Press Space to start.", id="hint")
+
+    def action_toggle(self) -> None:
+        import threading
+
+        if self.stop_event is None:
+            if self.hush is not None:
+                self.hush()  # the app's own speech would be recorded too
+            self.stop_event = threading.Event()
+            self.query_one("#hint", Static).update("Recording… Space stops.")  # shown, not spoken
+            self.record(self.stop_event)
+        else:
+            self.stop_event.set()
+
+    @work(thread=True, exclusive=True, group="archive-record")
+    def record(self, stop) -> None:
+        from reader.archive.recording import ArchiveRecording
+        from reader.voices.capture import meter_line
+
+        def level(db: float, seconds: float, clipping: bool) -> None:
+            self.app.call_from_thread(self.query_one("#meter", Static).update,
+                                      meter_line(db, seconds, clipping=clipping))
+
+        try:
+            audio = ArchiveRecording(self.device).run(stop, on_level=level)
+        except ReaderError as exc:
+            self.app.call_from_thread(self._failed, exc.message)
+            return
+        if not self.cancelled:
+            self.app.call_from_thread(self.dismiss, audio)
+
+    def _failed(self, message: str) -> None:
+        self.stop_event = None
+        if not self.cancelled:
+            self._hint(f"{message} Press Space to record again, Escape to cancel.")
+
+    def action_close(self) -> None:
+        self.cancelled = True
+        if self.stop_event is not None:
+            self.stop_event.set()
         self.dismiss(None)
 
 

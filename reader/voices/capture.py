@@ -63,9 +63,13 @@ def meter_line(db: float, seconds: float, *, clipping: bool = False) -> str:
 class Microphone:
     """Records from an input device. `sd` is the sounddevice module (tests pass a stand-in)."""
 
-    def __init__(self, device: int | str | None = None, *, sd: Any = None) -> None:
+    def __init__(self, device: int | str | None = None, *, sd: Any = None, rate: int | None = SAMPLE_RATE) -> None:
+        """`rate`: the rate of the blocks (resampled when the device cannot record at it); None takes the
+        device's own rate, which `rate_used` then tells once blocks() has started."""
         self.device = device
         self._sd = sd
+        self.rate = rate
+        self.rate_used = rate or 0
 
     def blocks(self, stop: threading.Event, *, max_seconds: float = MAX_SECONDS,
                on_level: Callable[[float, float, bool], None] | None = None) -> Iterator[np.ndarray]:
@@ -73,6 +77,8 @@ class Microphone:
         sd = self._sd or _sounddevice()
         blocks: queue.Queue = queue.Queue()
         rate = self._rate(sd)
+        target = self.rate or rate
+        self.rate_used = target
 
         def callback(indata: Any, frames: int, time_info: Any, status: Any) -> None:
             if status:
@@ -86,15 +92,15 @@ class Microphone:
         except (getattr(sd, "PortAudioError", OSError), ValueError) as exc:
             raise CaptureError(NO_INPUT.format(detail=str(exc).split("\n")[0])) from None
         resampler = None
-        if rate != SAMPLE_RATE:
+        if rate != target:
             import soxr
 
-            resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32")
+            resampler = soxr.ResampleStream(rate, target, 1, dtype="float32")
         got = 0
         # Wall time too: a device that stops delivering blocks must not keep the recording open for ever.
         deadline = time.monotonic() + max_seconds + 1.0
         try:
-            while not stop.is_set() and got < max_seconds * SAMPLE_RATE and time.monotonic() < deadline:
+            while not stop.is_set() and got < max_seconds * target and time.monotonic() < deadline:
                 try:
                     block = blocks.get(timeout=BLOCK_S)
                 except queue.Empty:
@@ -106,7 +112,7 @@ class Microphone:
                     block = resampler.resample_chunk(block)
                 got += len(block)
                 if on_level is not None:
-                    on_level(level_db(block), got / SAMPLE_RATE, clipping)
+                    on_level(level_db(block), got / target, clipping)
                 yield block
         finally:
             try:
@@ -114,7 +120,7 @@ class Microphone:
                 stream.close()
             except Exception:  # closing a stream of a vanished device may fail; nothing is left to save
                 log.debug("closing the input stream failed", exc_info=True)
-        while not blocks.empty() and got < max_seconds * SAMPLE_RATE:  # what came in before the stop
+        while not blocks.empty() and got < max_seconds * target:  # what came in before the stop
             block = blocks.get_nowait()
             if resampler is not None:
                 block = resampler.resample_chunk(block)
@@ -122,10 +128,12 @@ class Microphone:
             yield block
 
     def _rate(self, sd: Any) -> int:
-        """16 kHz when the device takes it, else its own default rate (resampled afterwards)."""
+        """The rate asked for when the device takes it, else its own default rate (resampled afterwards)."""
         try:
-            sd.check_input_settings(device=self.device, samplerate=SAMPLE_RATE, channels=1, dtype="float32")
-            return SAMPLE_RATE
+            if self.rate is None:
+                raise ValueError("the device's own rate")
+            sd.check_input_settings(device=self.device, samplerate=self.rate, channels=1, dtype="float32")
+            return self.rate
         except Exception:
             try:
                 info = sd.query_devices(self.device, kind="input")
