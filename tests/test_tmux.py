@@ -117,6 +117,28 @@ def _meter_seconds(screen: str) -> float:
     return float(found[-1]) if found else 0.0
 
 
+def _record_take(term: Terminal, device, clip: Path | None, silence_seconds: float = 2.0) -> None:
+    """Space starts recording; paplay plays `clip` into the sink the app records from (or nothing for
+    `silence_seconds`); Space stops it once the meter counted all of it and a second more (the ALSA ->
+    PulseAudio capture runs behind the clock)."""
+    import soundfile
+
+    term.keys("Space")
+    term.wait_for("Recording")
+    deadline = time.monotonic() + 30
+    while _meter_seconds(term.screen()) <= 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    start = _meter_seconds(term.screen())
+    length = silence_seconds
+    if clip is not None:
+        subprocess.run(["paplay", str(clip)], env={**os.environ, **device.env}, check=True, timeout=60)
+        length = soundfile.info(str(clip)).duration
+    deadline = time.monotonic() + 60
+    while _meter_seconds(term.screen()) < start + length + 1.0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    term.keys("Space")
+
+
 def test_enrolling_a_voice_with_the_microphone_in_a_real_terminal(paced_device, reader_home, speakers, joe_files,
                                                                  tmp_path, run_cli):
     """The Voices screen's recording by keys, in tmux, on a real input stream: the paced device's monitor
@@ -124,8 +146,6 @@ def test_enrolling_a_voice_with_the_microphone_in_a_real_terminal(paced_device, 
     would be too, were it not silenced when recording starts). Joe reads the three prompts, a silent take
     is refused and read again, Joe records his consent, and the voice enrolled from the microphone verifies
     as Joe."""
-    import soundfile
-
     from reader.vault.crypto import KdfParams
     from reader.vault.store import Vault
     from tests.speakers import SR, write_clip
@@ -140,21 +160,7 @@ def test_enrolling_a_voice_with_the_microphone_in_a_real_terminal(paced_device, 
     term = Terminal(f"reader-mic-{os.getpid()}", env, [str(SAMPLE)])
 
     def take(clip: Path | None, then: str) -> None:
-        term.keys("Space")
-        term.wait_for("Recording")
-        deadline = time.monotonic() + 30
-        while _meter_seconds(term.screen()) <= 0 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        start = _meter_seconds(term.screen())
-        length = 2.0
-        if clip is not None:
-            subprocess.run(["paplay", str(clip)], env={**os.environ, **paced_device.env}, check=True, timeout=60)
-            length = soundfile.info(str(clip)).duration
-        # The ALSA -> PulseAudio capture runs behind the clock: stop once the meter counted the take and 1 s more.
-        deadline = time.monotonic() + 60
-        while _meter_seconds(term.screen()) < start + length + 1.0 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        term.keys("Space")
+        _record_take(term, paced_device, clip)
         term.wait_for(then)
 
     try:
@@ -222,17 +228,7 @@ def test_recording_into_the_archive_in_a_real_terminal(paced_device, reader_home
             term.type(value)
             term.keys("Enter")
         term.wait_for("Press Space to start")
-        term.keys("Space")
-        term.wait_for("Recording")
-        deadline = time.monotonic() + 30
-        while _meter_seconds(term.screen()) <= 0 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        start = _meter_seconds(term.screen())
-        subprocess.run(["paplay", str(clip)], env={**os.environ, **paced_device.env}, check=True, timeout=60)
-        deadline = time.monotonic() + 60
-        while _meter_seconds(term.screen()) < start + 4.0 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        term.keys("Space")
+        _record_take(term, paced_device, clip)
         term.wait_for("kept encrypted")
         term.keys("Escape")
         term.keys("q")
