@@ -788,6 +788,19 @@ def test_recording_with_the_microphone_into_the_archive(paced_device, settings, 
         assert len(store.entries()) == 1
 
 
+def test_recording_without_a_microphone_says_so_and_keeps_nothing(settings, passfile, tmp_path, run_cli):
+    from tests.audio_helpers import missing_card_env
+
+    result = run_cli("archive", "record", "--dialect", "hokkien", "--consent-by", CONSENT_BY,
+                     "--passphrase-file", str(passfile), input="\n", env=missing_card_env(tmp_path / "device"))
+    err = result.stderr.decode()
+    assert result.returncode == 2, err
+    assert "No microphone can be opened" in err and "`reader archive add FILE`" in err
+    vault, store = open_store(settings)
+    with vault:
+        assert store.entries() == [] and vault.list() == []
+
+
 def test_importing_the_archive_is_light():
     code = ("import sys, reader.archive.commands, reader.archive.store, reader.archive.export, "
             "reader.archive.playback; print(sorted(m for m in ('numpy', 'soundfile', 'sounddevice', "

@@ -17,6 +17,8 @@ MAX_SECONDS = 60 * 60
 # unplugged microphone (speech at a normal distance peaks above -20 dBFS).
 SILENT_PEAK = 10 ** (-50 / 20)
 
+# What to do when there is no microphone (reader.voices.capture's errors end with it).
+INSTEAD = "or record elsewhere and add the file with `reader archive add FILE`"
 NOTHING_RECORDED = "Nothing was recorded; nothing was archived."
 SILENT = ("The recording is silent: the microphone may be muted or unplugged. Nothing was archived; check the "
           "microphone and record again.")
@@ -30,7 +32,7 @@ class ArchiveRecording:
         if mic is None:
             from reader.voices.capture import Microphone
 
-            mic = Microphone(device, rate=None)
+            mic = Microphone(device, rate=None, instead=INSTEAD)
         self.mic = mic
         self.recorder: FlacRecorder | None = None
         self.peak = 0.0

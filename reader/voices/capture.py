@@ -29,8 +29,10 @@ METER_WIDTH = 30
 CLIP_WARN = 0.99
 
 NO_PORTAUDIO = ("Recording needs the PortAudio library, which is not installed (on Debian: apt-get install "
-                "libportaudio2); or enroll from files with --from FILE.")
-NO_INPUT = "No microphone can be opened ({detail}); connect one, or enroll from files with --from FILE."
+                "libportaudio2); {instead}.")
+NO_INPUT = "No microphone can be opened ({detail}); connect one, {instead}."
+# What to do instead of recording, said with NO_PORTAUDIO and NO_INPUT (the archive passes its own).
+ENROLL_INSTEAD = "or enroll from files with --from FILE"
 
 
 class CaptureError(ReaderError):
@@ -39,11 +41,11 @@ class CaptureError(ReaderError):
     title = "Microphone"
 
 
-def _sounddevice() -> Any:
+def _sounddevice(instead: str) -> Any:
     try:
         import sounddevice
     except OSError:  # raised by sounddevice when libportaudio is missing
-        raise CaptureError(NO_PORTAUDIO) from None
+        raise CaptureError(NO_PORTAUDIO.format(instead=instead)) from None
     return sounddevice
 
 
@@ -63,10 +65,13 @@ def meter_line(db: float, seconds: float, *, clipping: bool = False) -> str:
 class Microphone:
     """Records from an input device. `sd` is the sounddevice module (tests pass a stand-in)."""
 
-    def __init__(self, device: int | str | None = None, *, sd: Any = None, rate: int | None = SAMPLE_RATE) -> None:
+    def __init__(self, device: int | str | None = None, *, sd: Any = None, rate: int | None = SAMPLE_RATE,
+                 instead: str = ENROLL_INSTEAD) -> None:
         """`rate`: the rate of the blocks (resampled when the device cannot record at it); None takes the
-        device's own rate, which `rate_used` then tells once blocks() has started."""
+        device's own rate, which `rate_used` then tells once blocks() has started. `instead`: what the
+        error says to do when there is no microphone."""
         self.device = device
+        self.instead = instead
         self._sd = sd
         self.rate = rate
         self.rate_used = rate or 0
@@ -74,7 +79,7 @@ class Microphone:
     def blocks(self, stop: threading.Event, *, max_seconds: float = MAX_SECONDS,
                on_level: Callable[[float, float, bool], None] | None = None) -> Iterator[np.ndarray]:
         """16 kHz mono float32 blocks until `stop` is set (or max_seconds). Closing the iterator closes the stream."""
-        sd = self._sd or _sounddevice()
+        sd = self._sd or _sounddevice(self.instead)
         blocks: queue.Queue = queue.Queue()
         rate = self._rate(sd)
         target = self.rate or rate
@@ -90,7 +95,7 @@ class Microphone:
                                     blocksize=int(rate * BLOCK_S), callback=callback)
             stream.start()
         except (getattr(sd, "PortAudioError", OSError), ValueError) as exc:
-            raise CaptureError(NO_INPUT.format(detail=str(exc).split("\n")[0])) from None
+            raise CaptureError(NO_INPUT.format(detail=str(exc).split("\n")[0], instead=self.instead)) from None
         resampler = None
         if rate != target:
             import soxr
@@ -138,7 +143,7 @@ class Microphone:
             try:
                 info = sd.query_devices(self.device, kind="input")
             except Exception as exc:
-                raise CaptureError(NO_INPUT.format(detail=str(exc).split("\n")[0])) from None
+                raise CaptureError(NO_INPUT.format(detail=str(exc).split("\n")[0], instead=self.instead)) from None
             return int(info["default_samplerate"])
 
 
