@@ -51,6 +51,9 @@ class Settings:
     # "jf_alpha:0.6,jm_kumo:0.4"), or "vault:" + a preset record id for a voice whose preset is a speaker
     # embedding (reader.voices.resolve_voice turns it into the voice; the id does not say whose it is).
     voice: str | None = None
+    # The microphone for recording voices and the dialect archive: a sounddevice device number or name
+    # (`python -m sounddevice` lists them); None for the system's default input.
+    microphone: str | None = None
 
     def __post_init__(self) -> None:
         if self.punctuation not in PUNCTUATION_LEVELS:

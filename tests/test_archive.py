@@ -801,6 +801,16 @@ def test_recording_without_a_microphone_says_so_and_keeps_nothing(settings, pass
         assert store.entries() == [] and vault.list() == []
 
 
+def test_the_microphone_setting_chooses_the_input(paced_device, settings, passfile, run_cli):
+    """The paced device's default input works (the tests above); a microphone setting naming another
+    device is used instead, so recording from it fails in one sentence."""
+    settings.with_(microphone="no such microphone").save()
+    result = run_cli("archive", "record", "--dialect", "hokkien", "--consent-by", CONSENT_BY,
+                     "--passphrase-file", str(passfile), input="\n", env=paced_device.env)
+    err = result.stderr.decode()
+    assert result.returncode == 2 and "No microphone can be opened" in err and "no such microphone" in err, err
+
+
 def test_importing_the_archive_is_light():
     code = ("import sys, reader.archive.commands, reader.archive.store, reader.archive.export, "
             "reader.archive.playback; print(sorted(m for m in ('numpy', 'soundfile', 'sounddevice', "

@@ -74,7 +74,8 @@ def register(subparsers: Any) -> dict[str, Handler]:
     c = sub.add_parser("record", help="record from the microphone straight into the archive (Enter starts "
                                       "and stops), with the same description as add")
     _description_options(c)
-    c.add_argument("--device", help="the microphone (a sounddevice device number or name)")
+    c.add_argument("--device", help="the microphone (a sounddevice device number or name; default: the "
+                                    "microphone setting, else the default input)")
     c.add_argument("--minutes", type=float, default=None,
                    help="stop by itself after this many minutes (at most 60, the default)")
 
@@ -222,7 +223,7 @@ def _record(args: argparse.Namespace, settings: Settings) -> int:
     limit = MAX_SECONDS if args.minutes is None else args.minutes * 60
     if not 0 < limit <= MAX_SECONDS:
         raise ArchiveError(f"Give --minutes between 0 and {MAX_SECONDS // 60}.")
-    device = int(args.device) if args.device and args.device.isdigit() else args.device
+    device = capture.device_of(args.device or settings.microphone)
     with _open_vault(args, settings) as vault:
         store = ArchiveStore(vault)
         recording = ArchiveRecording(device)

@@ -565,7 +565,8 @@ class ReaderApp(App[int]):
 
         def show(vault) -> None:
             factory = self.session._ensure_player if self.session is not None else None
-            self.push_screen(ArchiveScreen(vault, announce, player_factory=factory))
+            self.push_screen(ArchiveScreen(vault, announce, player_factory=factory,
+                                           microphone=self.settings.microphone))
 
         self.with_vault(show)
 

@@ -97,8 +97,9 @@ class ArchiveScreen(_ListDialog):
         Binding("x", "export", "Export (encrypted)"),
     ]
 
-    def __init__(self, vault, announce: Announce, player_factory=None) -> None:
+    def __init__(self, vault, announce: Announce, player_factory=None, microphone: str | None = None) -> None:
         super().__init__(announce)
+        self.microphone = microphone  # the microphone setting
         from reader.archive.store import ArchiveStore
 
         self.store = ArchiveStore(vault)
@@ -248,9 +249,11 @@ class ArchiveScreen(_ListDialog):
                 if audio is not None:
                     self.add_recording(audio, values)
 
+            from reader.voices.capture import device_of
+
             session = getattr(self.app, "session", None)
-            self.app.push_screen(ArchiveRecordScreen(self.announce, hush=None if session is None else session.hush),
-                                 recorded)
+            self.app.push_screen(ArchiveRecordScreen(self.announce, hush=None if session is None else session.hush,
+                                                     device=device_of(self.microphone)), recorded)
 
         self.app.push_screen(FieldsScreen("Record for the archive — who agreed, and what is recorded", fields,
                                           self.announce), described)

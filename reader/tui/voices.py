@@ -120,7 +120,10 @@ class VoicesScreen(_ListDialog):
             session = getattr(self.app, "session", None)
             example = CONSENT_SENTENCE.format(name=values.get("consent_by") or values.get("name", ""),
                                               purpose=(values.get("purpose") or "").rstrip("."))
+            from reader.voices.capture import device_of
+
             self.app.push_screen(RecordScreen(self.announce, hush=None if session is None else session.hush,
+                                              device=device_of(self.settings.microphone),
                                               consent_example=example), recorded)
 
         self.app.push_screen(FieldsScreen("Record a voice — consent first", fields, self.announce), consented)

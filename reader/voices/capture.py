@@ -49,6 +49,14 @@ def _sounddevice(instead: str) -> Any:
     return sounddevice
 
 
+def device_of(value: str | int | None) -> int | str | None:
+    """A device as the user wrote it (--device, the microphone setting): a number is an index."""
+    if isinstance(value, str):
+        value = value.strip()
+        return int(value) if value.isdigit() else (value or None)
+    return value
+
+
 def level_db(block: np.ndarray) -> float:
     x = np.asarray(block, dtype=np.float64)
     return float(10 * np.log10(np.mean(x * x) + 1e-12)) if len(x) else -120.0

@@ -67,7 +67,8 @@ def register(subparsers: Any) -> dict[str, Handler]:
     c.add_argument("--pack", help="fit the reading preset for this voice pack (default: one that can clone, "
                                   "else the rich pack)")
     c.add_argument("--no-preset", action="store_true", help="do not fit a reading preset now")
-    c.add_argument("--device", help="the microphone (a sounddevice device number or name)")
+    c.add_argument("--device", help="the microphone (a sounddevice device number or name; default: the "
+                                    "microphone setting, else the default input)")
     _passphrase_option(c)
 
     c = sub.add_parser("verify", help="is the speaker of FILE the enrolled person?")
@@ -241,6 +242,7 @@ def _enroll(args: argparse.Namespace, settings: Settings) -> int:
             raise VoiceError(f"There is already a voice named {name}; delete it first "
                              f"(`reader voices delete {name}`) or choose another name.")
         if args.mic:
+            args.device = args.device or settings.microphone
             result = _enroll_from_mic(args, book, name, consent, consent_audio, encoder)
         else:
             result = book.enroll(name, clips, consent, encoder, consent_audio=consent_audio)
@@ -271,8 +273,7 @@ def _enroll_from_mic(args: argparse.Namespace, book: Any, name: str, consent: An
     from reader.voices.enroll import SAMPLE_RATE, EnrollResult, to_pcm16, unit_mean
 
     err = out or sys.stderr
-    mic = mic or capture.Microphone(args.device if args.device is None or not args.device.isdigit()
-                                    else int(args.device))
+    mic = mic or capture.Microphone(capture.device_of(getattr(args, "device", None)))
     start = time.perf_counter()
     book.store_consent(name, consent, consent_audio)
     kept: list[Any] = []
