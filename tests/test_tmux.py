@@ -240,3 +240,37 @@ def test_recording_into_the_archive_in_a_real_terminal(paced_device, reader_home
     assert (entry.original_file, entry.dialect_code, entry.speaker, entry.region, entry.topic) == (
         RECORDED_HERE, "sichuanese", "Grandma", "Chengdu", "the market")
     assert entry.duration_seconds >= 3.0
+
+
+def test_choosing_the_microphone_in_a_real_terminal(paced_device, reader_home):
+    """m on the Voices screen lists the input devices PortAudio sees (the paced device's among them);
+    the one chosen is saved as the microphone setting."""
+    from reader.settings import Settings
+    from reader.vault.crypto import KdfParams
+    from reader.vault.store import Vault
+
+    Vault.create(reader_home / "vault", "pass phrase", kdf_params=KdfParams(8 * 1024, 1, 1)).lock()
+    env = dict(paced_device.env)
+    env.update({"READER_HOME": str(reader_home), "TERM": "xterm-256color", "PATH": os.environ["PATH"]})
+    term = Terminal(f"reader-dev-{os.getpid()}", env, [str(SAMPLE)])
+    try:
+        term.wait_for("Sentence 1 of 24")
+        term.keys("V")
+        term.wait_for("Unlock the voice vault")
+        term.type("pass phrase")
+        term.keys("Enter")
+        term.wait_for("Family voices")
+        term.keys("m")
+        term.wait_for("the system's default input (in use)")
+        term.wait_for("pulse (ALSA")
+        term.keys("Down", "Enter")
+        term.wait_for("Recording from pulse from now on")
+        term.keys("m")
+        screen = term.wait_for("(in use)")
+        (in_use,) = [line for line in screen.splitlines() if "(in use)" in line]
+        assert "pulse (ALSA" in in_use and "default input" not in in_use
+        term.keys("Escape", "Escape", "q")
+        time.sleep(1.0)
+    finally:
+        term.close()
+    assert Settings.load(reader_home).microphone == "pulse"

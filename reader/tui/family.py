@@ -85,7 +85,7 @@ class ArchiveScreen(_ListDialog):
 
     spoken_title = ("Dialect archive. Arrows move, Enter plays or pauses, Left and Right seek, s stops, "
                     "f filters by dialect, a adds a recording from a file, r records one with the microphone, "
-                    "x exports, Escape closes.")
+                    "m chooses the microphone, x exports, Escape closes.")
     BINDINGS = [
         Binding("escape", "close", "Close"),
         Binding("s", "stop", "Stop"),
@@ -94,6 +94,7 @@ class ArchiveScreen(_ListDialog):
         Binding("f", "filter", "Filter by dialect"),
         Binding("a", "add", "Add a recording"),
         Binding("r", "record", "Record with the microphone"),
+        Binding("m", "microphone", "Choose the microphone"),
         Binding("x", "export", "Export (encrypted)"),
     ]
 
@@ -110,7 +111,8 @@ class ArchiveScreen(_ListDialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static("Dialect archive — Enter play/pause, ←/→ seek, s stop, f filter, a add, x export",
+            yield Static("Dialect archive — Enter play/pause, ←/→ seek, s stop, f filter, a add, r record, "
+                         "m microphone, x export",
                          classes="title")
             yield OptionList(id="archive")
             yield Static("", id="hint")
@@ -258,6 +260,9 @@ class ArchiveScreen(_ListDialog):
         self.app.push_screen(FieldsScreen("Record for the archive — who agreed, and what is recorded", fields,
                                           self.announce), described)
 
+    def action_microphone(self) -> None:
+        choose_microphone(self, self.microphone, lambda value: setattr(self, "microphone", value))
+
     @work(thread=True, exclusive=True, group="archive-add")
     def add_recording(self, audio, values: dict) -> None:
         try:
@@ -361,6 +366,62 @@ class ArchiveRecordScreen(_Dialog):
         if self.stop_event is not None:
             self.stop_event.set()
         self.dismiss(None)
+
+
+class MicrophoneScreen(_ListDialog):
+    """The input devices PortAudio sees, the system's default first; Enter chooses, Escape keeps the
+    current one. Dismisses with the chosen setting value ("" for the default) or None."""
+
+    spoken_title = "Choose the microphone. Arrows move, Enter chooses, Escape keeps the current one."
+
+    def __init__(self, current: str | None, announce: Announce) -> None:
+        super().__init__(announce)
+        self.current = current or ""
+        self.values: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static("Microphone — Enter chooses, Escape keeps the current one", classes="title")
+            yield OptionList(id="devices")
+            yield Static("", id="hint")
+
+    def on_mount(self) -> None:
+        from reader.voices.capture import input_devices
+
+        super().on_mount()
+        options = self.query_one("#devices", OptionList)
+        try:
+            devices = input_devices()
+        except ReaderError as exc:
+            devices = []
+            self._hint(exc.message)
+        choices = [("", "the system's default input"), *devices]
+        self.values = [value for value, _ in choices]
+        mark = lambda value: "  (in use)" if value == self.current else ""  # noqa: E731
+        options.add_options([Option(label + mark(value)) for value, label in choices])
+        options.highlighted = self.values.index(self.current) if self.current in self.values else 0
+        options.focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(self.values[event.option_index])
+
+
+def choose_microphone(screen: _Dialog, current: str | None, chosen) -> None:
+    """Show MicrophoneScreen over `screen`; save the choice in the settings and call chosen(value)."""
+    from reader.settings import Settings
+
+    def picked(value: str | None) -> None:
+        if value is None:
+            return
+        settings = getattr(screen.app, "settings", None)
+        home = settings.home if settings is not None else None
+        Settings.load(home).with_(microphone=value or None).save()
+        if settings is not None:
+            screen.app.settings = settings.with_(microphone=value or None)
+        chosen(value or None)
+        screen._hint(f"Recording from {value or 'the system default input'} from now on.")
+
+    screen.app.push_screen(MicrophoneScreen(current, screen.announce), picked)
 
 
 class FieldsScreen(_Dialog):

@@ -30,8 +30,8 @@ CONSENT_FIELDS = [("consent_by", "who gives consent (the person recorded, or the
 
 
 class VoicesScreen(_ListDialog):
-    spoken_title = ("Family voices. n enrolls from files, r records with the microphone, v verifies, u uses the "
-                    "voice for reading, x deletes, Escape closes.")
+    spoken_title = ("Family voices. n enrolls from files, r records with the microphone, m chooses the "
+                    "microphone, v verifies, u uses the voice for reading, x deletes, Escape closes.")
     BINDINGS = [
         Binding("escape", "close", "Close"),
         Binding("n", "enroll_files", "Enroll from files"),
@@ -39,6 +39,7 @@ class VoicesScreen(_ListDialog):
         Binding("v", "verify", "Verify a recording"),
         Binding("u", "use", "Use for reading"),
         Binding("x", "delete", "Delete"),
+        Binding("m", "microphone", "Choose the microphone"),
     ]
 
     def __init__(self, vault, settings: Settings, announce: Announce) -> None:
@@ -51,7 +52,8 @@ class VoicesScreen(_ListDialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static("Family voices — n files, r microphone, v verify, u use, x delete, Escape closes",
+            yield Static("Family voices — n files, r record, m microphone, v verify, u use, x delete, "
+                         "Escape closes",
                          classes="title")
             yield OptionList(id="voices")
             yield Static(HONEST_NOTE, classes="note")
@@ -157,6 +159,14 @@ class VoicesScreen(_ListDialog):
             message = exc.message
         self.app.call_from_thread(self.refresh_list)
         say(message)
+
+    def action_microphone(self) -> None:
+        from reader.tui.family import choose_microphone
+
+        def chosen(value: str | None) -> None:
+            self.settings = self.settings.with_(microphone=value)
+
+        choose_microphone(self, self.settings.microphone, chosen)
 
     # -- verify, use, delete -------------------------------------------------------------------------
     def action_verify(self) -> None:

@@ -57,6 +57,18 @@ def device_of(value: str | int | None) -> int | str | None:
     return value
 
 
+def input_devices(sd: Any = None) -> list[tuple[str, str]]:
+    """(value for the microphone setting, what to show) of every input device PortAudio sees; CaptureError
+    when PortAudio is missing."""
+    sd = sd or _sounddevice("or enroll from files")
+    found = []
+    for device in sd.query_devices():
+        if device.get("max_input_channels", 0) > 0:
+            api = sd.query_hostapis(device["hostapi"])["name"]
+            found.append((device["name"], f"{device['name']} ({api}, {int(device['default_samplerate'])} Hz)"))
+    return found
+
+
 def level_db(block: np.ndarray) -> float:
     x = np.asarray(block, dtype=np.float64)
     return float(10 * np.log10(np.mean(x * x) + 1e-12)) if len(x) else -120.0
