@@ -117,6 +117,32 @@ def _meter_seconds(screen: str) -> float:
     return float(found[-1]) if found else 0.0
 
 
+def _reader_with_a_vault(device, reader_home: Path, name: str) -> Terminal:
+    """The reader in tmux on the sample, on the paced device, with an empty vault (passphrase "pass phrase")."""
+    from reader.vault.crypto import KdfParams
+    from reader.vault.store import Vault
+
+    Vault.create(reader_home / "vault", "pass phrase", kdf_params=KdfParams(8 * 1024, 1, 1)).lock()
+    env = dict(device.env)
+    env.update({"READER_HOME": str(reader_home), "TERM": "xterm-256color", "PATH": os.environ["PATH"]})
+    term = Terminal(f"{name}-{os.getpid()}", env, [str(SAMPLE)])
+    try:
+        term.wait_for("Sentence 1 of 24")
+    except BaseException:
+        term.close()
+        raise
+    return term
+
+
+def _unlock(term: Terminal, key: str, then: str) -> None:
+    """Open a screen of the vault with `key`, and unlock it."""
+    term.keys(key)
+    term.wait_for("Unlock the voice vault")
+    term.type("pass phrase")
+    term.keys("Enter")
+    term.wait_for(then)
+
+
 def _record_take(term: Terminal, device, clip: Path | None, silence_seconds: float = 2.0) -> None:
     """Space starts recording; paplay plays `clip` into the sink the app records from (or nothing for
     `silence_seconds`); Space stops it once the meter counted all of it and a second more (the ALSA ->
@@ -146,30 +172,20 @@ def test_enrolling_a_voice_with_the_microphone_in_a_real_terminal(paced_device, 
     would be too, were it not silenced when recording starts). Joe reads the three prompts, a silent take
     is refused and read again, Joe records his consent, and the voice enrolled from the microphone verifies
     as Joe."""
-    from reader.vault.crypto import KdfParams
-    from reader.vault.store import Vault
     from tests.speakers import SR, write_clip
 
-    Vault.create(reader_home / "vault", "pass phrase", kdf_params=KdfParams(8 * 1024, 1, 1)).lock()
     passfile = tmp_path / "pass"
     passfile.write_text("pass phrase\n")
     takes = [write_clip(tmp_path / f"take-{i}.wav", clip, SR, subtype="PCM_16")
              for i, clip in enumerate(speakers["joe"])]  # three prompts, and the fourth as spoken consent
-    env = dict(paced_device.env)
-    env.update({"READER_HOME": str(reader_home), "TERM": "xterm-256color", "PATH": os.environ["PATH"]})
-    term = Terminal(f"reader-mic-{os.getpid()}", env, [str(SAMPLE)])
+    term = _reader_with_a_vault(paced_device, reader_home, "reader-mic")
 
     def take(clip: Path | None, then: str) -> None:
         _record_take(term, paced_device, clip)
         term.wait_for(then)
 
     try:
-        term.wait_for("Sentence 1 of 24")
-        term.keys("V")
-        term.wait_for("Unlock the voice vault")
-        term.type("pass phrase")
-        term.keys("Enter")
-        term.wait_for("Family voices")
+        _unlock(term, "V", "Family voices")
         term.keys("r")
         term.wait_for("Record a voice")  # typed before the form is up, the letters would be keys of the list
         for value in ("grandpa", "Grandpa Joe", "reading letters aloud", ""):
@@ -204,24 +220,15 @@ def test_recording_into_the_archive_in_a_real_terminal(paced_device, reader_home
     import soundfile
 
     from reader.archive.store import RECORDED_HERE, ArchiveStore
-    from reader.vault.crypto import KdfParams
     from reader.vault.store import Vault
 
-    Vault.create(reader_home / "vault", "pass phrase", kdf_params=KdfParams(8 * 1024, 1, 1)).lock()
     rate = 44_100
     t = np.arange(3 * rate) / rate
     clip = tmp_path / "grandma.wav"
     soundfile.write(clip, (0.4 * np.sin(2 * np.pi * (300 + 200 * t) * t)).astype(np.float32), rate, subtype="PCM_16")
-    env = dict(paced_device.env)
-    env.update({"READER_HOME": str(reader_home), "TERM": "xterm-256color", "PATH": os.environ["PATH"]})
-    term = Terminal(f"reader-arc-{os.getpid()}", env, [str(SAMPLE)])
+    term = _reader_with_a_vault(paced_device, reader_home, "reader-arc")
     try:
-        term.wait_for("Sentence 1 of 24")
-        term.keys("a")
-        term.wait_for("Unlock the voice vault")
-        term.type("pass phrase")
-        term.keys("Enter")
-        term.wait_for("Dialect archive")
+        _unlock(term, "a", "Dialect archive")
         term.keys("r")
         term.wait_for("Record for the archive")
         for value in ("Sichuanese", "Grandma herself", "Grandma", "Chengdu", "the market"):
@@ -246,20 +253,10 @@ def test_choosing_the_microphone_in_a_real_terminal(paced_device, reader_home):
     """m on the Voices screen lists the input devices PortAudio sees (the paced device's among them);
     the one chosen is saved as the microphone setting."""
     from reader.settings import Settings
-    from reader.vault.crypto import KdfParams
-    from reader.vault.store import Vault
 
-    Vault.create(reader_home / "vault", "pass phrase", kdf_params=KdfParams(8 * 1024, 1, 1)).lock()
-    env = dict(paced_device.env)
-    env.update({"READER_HOME": str(reader_home), "TERM": "xterm-256color", "PATH": os.environ["PATH"]})
-    term = Terminal(f"reader-dev-{os.getpid()}", env, [str(SAMPLE)])
+    term = _reader_with_a_vault(paced_device, reader_home, "reader-dev")
     try:
-        term.wait_for("Sentence 1 of 24")
-        term.keys("V")
-        term.wait_for("Unlock the voice vault")
-        term.type("pass phrase")
-        term.keys("Enter")
-        term.wait_for("Family voices")
+        _unlock(term, "V", "Family voices")
         term.keys("m")
         term.wait_for("the system's default input (in use)")
         term.wait_for("pulse (ALSA")
