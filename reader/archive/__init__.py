@@ -3,9 +3,8 @@ voice vault. Importing the package is cheap; numpy, soundfile and cryptography l
 
 from __future__ import annotations
 
-from typing import Any
-
 from reader.errors import ReaderError
+from reader.lazy import lazy_getattr
 
 
 class ArchiveError(ReaderError):
@@ -26,10 +25,4 @@ _EXPORTS = {
 __all__ = sorted([*_EXPORTS, "ArchiveError"])
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'reader.archive' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

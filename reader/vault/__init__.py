@@ -3,7 +3,7 @@ Importing the package is cheap; `cryptography` loads when a name below is first 
 
 from __future__ import annotations
 
-from typing import Any
+from reader.lazy import lazy_getattr
 
 _EXPORTS = {
     "Vault": "reader.vault.store",
@@ -21,10 +21,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'reader.vault' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

@@ -3,7 +3,7 @@ Importing the package is cheap; numpy, the vault and the speech stages load when
 
 from __future__ import annotations
 
-from typing import Any
+from reader.lazy import lazy_getattr
 
 # settings.voice of a voice whose preset is a speaker embedding: this prefix and the preset record's id.
 VAULT_PREFIX = "vault:"
@@ -24,10 +24,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'reader.voices' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
