@@ -197,27 +197,27 @@ def start_paced_device() -> PacedDevice:
     return PacedDevice(folder, read_env_file(folder / "env"))
 
 
-@pytest.fixture
-def paced_device():
-    """A paced device of the test's own (for a test that kills it); always stopped afterwards."""
+def _running_paced_device():
+    """A started paced device, stopped and removed when the generator is closed."""
     device = start_paced_device()
     try:
         yield device
     finally:
         device.stop()
         shutil.rmtree(device.folder, ignore_errors=True)
+
+
+@pytest.fixture
+def paced_device():
+    """A paced device of the test's own (for a test that kills it); always stopped afterwards."""
+    yield from _running_paced_device()
 
 
 @pytest.fixture(scope="module")
 def shared_paced_device():
     """One paced device for a module's tests (stopping one takes seconds): each test reads its own part
     of the recording with mark() and recording_since()."""
-    device = start_paced_device()
-    try:
-        yield device
-    finally:
-        device.stop()
-        shutil.rmtree(device.folder, ignore_errors=True)
+    yield from _running_paced_device()
 
 
 class ChildOutput:
