@@ -14,6 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # runnable from a checkout
 
+from bench.rows import print_rows  # noqa: E402
 from reader.vault.crypto import KdfParams  # noqa: E402
 from reader.vault.store import Vault  # noqa: E402
 
@@ -139,11 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", action="store_true", help="one JSON object a line")
     args = parser.parse_args(argv)
-    for row in [*bench_vault(), *bench_archive()]:
-        if args.json:
-            print(json.dumps(row), flush=True)
-        else:
-            print(f"{row['pack']:>18}  {row['measure']:<26} {row['value']:>10.3f} {row['unit']}", flush=True)
+    print_rows([*bench_vault(), *bench_archive()], args.json)
     return 0
 
 

@@ -4,7 +4,6 @@ Run as `python bench/bench_voices.py [--json]`; `bench_voices()` returns the row
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # runnable from a checkout
 
+from bench.rows import print_rows  # noqa: E402
 from reader.settings import Settings  # noqa: E402
 from reader.speech import features, packs  # noqa: E402
 from reader.speech.pipeline import Pipeline  # noqa: E402
@@ -83,11 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--json", action="store_true", help="one JSON object a line")
     args = parser.parse_args(argv)
-    for row in bench_voices():
-        if args.json:
-            print(json.dumps(row, ensure_ascii=False), flush=True)
-        else:
-            print(f"{row['pack']:>8}  {row['measure']:<26} {row['value']:>10.4f} {row['unit']}", flush=True)
+    print_rows(bench_voices(), args.json, decimals=4, pack_width=8)
     return 0
 
 

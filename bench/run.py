@@ -4,7 +4,6 @@ Run as `python bench/run.py [--json] [--pack NAME]`; `reader bench` calls run_al
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Iterator
@@ -12,6 +11,7 @@ from typing import Iterator
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # runnable from a checkout
 
 from bench import bench_app, bench_player, bench_speech, bench_text, bench_vault, bench_voices  # noqa: E402
+from bench.rows import print_rows  # noqa: E402
 
 
 def _speech_packs() -> list[tuple[str, str]]:
@@ -49,11 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="one JSON object a line")
     parser.add_argument("--pack", help="only this pack (or 'text')")
     args = parser.parse_args(argv)
-    for row in run_all(args.pack):
-        if args.json:
-            print(json.dumps(row, ensure_ascii=False), flush=True)
-        else:
-            print(f"{row['pack']:>18}  {row['measure']:<26} {row['value']:>10.3f} {row['unit']}", flush=True)
+    print_rows(run_all(args.pack), args.json)
     return 0
 
 

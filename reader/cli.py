@@ -228,14 +228,11 @@ def cmd_dict(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     try:
+        from bench.rows import print_rows
         from bench.run import run_all
     except ImportError:
         raise ReaderError("The benchmark lives in the source checkout's bench/ folder; run it from there.") from None
-    for row in run_all(pack=args.pack):
-        if args.json:
-            print(json.dumps(row, ensure_ascii=False), flush=True)
-        else:
-            print(f"{row.get('pack', 'text'):>14}  {row['measure']:<28} {row['value']:>10.3f} {row['unit']}", flush=True)
+    print_rows(run_all(pack=args.pack), args.json)
     return 0
 
 
