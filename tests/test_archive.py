@@ -582,6 +582,18 @@ def run_scenario(name: str, env: dict[str, str], **args) -> dict:
     return json.loads(lines[-1])
 
 
+def play_archived(scenario: str, settings: Settings, path: Path, tmp_path: Path, dialect: str) -> tuple[dict, Path]:
+    """Archive `path`, then run `scenario` on it in a child whose ALSA default writes to a raw file: the
+    scenario's result and that file."""
+    from tests.audio_helpers import file_device_env
+
+    vault, store = open_store(settings)
+    with vault:
+        entry = store.add(path, dialect=dialect, consent_by="me")
+    env, raw = file_device_env(tmp_path / "device")
+    return run_scenario(scenario, {**env, "READER_HOME": str(settings.home)}, id=entry.id), raw
+
+
 def played_pieces(raw: Path, rate: int, expected: np.ndarray) -> list[tuple[np.ndarray, int]]:
     """Each stretch of sound that reached the device, and where it sits in `expected` (both at `rate`)."""
     from tests.audio_helpers import best_offset, sound_pieces
@@ -630,14 +642,8 @@ def test_cli_play_sends_the_recording_to_the_device(cli, source, settings, tmp_p
 
 
 def test_archive_playback_pause_seek_stop(source, settings, tmp_path):
-    from tests.audio_helpers import file_device_env
-
     path, samples = source
-    vault, store = open_store(settings)
-    with vault:
-        entry = store.add(path, dialect="guizhou", consent_by="me")
-    env, raw = file_device_env(tmp_path / "device")
-    r = run_scenario("controls", {**env, "READER_HOME": str(settings.home)}, id=entry.id)
+    r, raw = play_archived("controls", settings, path, tmp_path, "guizhou")
     assert r["paused_at_start"] == 0.0 and r["playing_at_start"] is False
     assert r["after_seek"] == pytest.approx(1.0, abs=0.002)
     assert r["held"] == pytest.approx(1.0, abs=0.002), "the position moved while paused"
@@ -660,14 +666,8 @@ def test_archive_playback_pause_seek_stop(source, settings, tmp_path):
 
 def test_archive_playback_on_a_shared_player(source, settings, tmp_path):
     """The TUI hands its reading Player over: the recording plays on it, and close() leaves it open."""
-    from tests.audio_helpers import file_device_env
-
     path, samples = source
-    vault, store = open_store(settings)
-    with vault:
-        entry = store.add(path, dialect="hubei", consent_by="me")
-    env, raw = file_device_env(tmp_path / "device")
-    r = run_scenario("shared", {**env, "READER_HOME": str(settings.home)}, id=entry.id)
+    r, raw = play_archived("shared", settings, path, tmp_path, "hubei")
     assert r["done"] and r["owner_told"] and r["at_end"] == pytest.approx(SECONDS, abs=0.05)
     assert r["still_open"]
     rate = r["rate"]
@@ -680,17 +680,13 @@ def test_a_long_recording_streams_and_seeks_anywhere_on_a_shared_player(settings
     """A recording far longer than the reading player's seek history (2 s here, 300 s in the app) plays
     from the vault as it goes, and seeks back to any point. The unpaced file device drains the queue
     faster than it is refilled, so the sound comes in pieces: each must sit where it belongs."""
-    from tests.audio_helpers import best_offset, correlation, file_device_env, sound_pieces
+    from tests.audio_helpers import best_offset, correlation, sound_pieces
 
     seconds = 12.0
     samples = stereo_signal(seconds)
     wav = tmp_path / "long.wav"
     sf.write(wav, samples, RATE, subtype="PCM_16")
-    vault, store = open_store(settings)
-    with vault:
-        entry = store.add(wav, dialect="hunan", consent_by="me")
-    env, raw = file_device_env(tmp_path / "device")
-    r = run_scenario("long_shared", {**env, "READER_HOME": str(settings.home)}, id=entry.id)
+    r, raw = play_archived("long_shared", settings, wav, tmp_path, "hunan")
     assert r["after_seek"] == pytest.approx(7.0, abs=0.002) and r["first_done"]
     assert r["back"] == pytest.approx(0.5, abs=0.002) and r["second_done"]
     assert r["at_end"] == pytest.approx(seconds, abs=0.05)
