@@ -279,37 +279,32 @@ class ReadingSession:
             self._halt()
             self.play()
 
-    def change_rate(self, step: int) -> float:
-        rate = round(min(RATE_MAX, max(RATE_MIN, self.state.rate + step * RATE_STEP)), 2)
-        self.state = self.state.with_(rate=rate)
+    def _change(self, said: str | None = None, **changes: Any) -> None:
+        """Change this document's reading state, save it, go on reading with it; when not reading, say
+        `said` (a word of self-voicing: the new rate, pitch or punctuation)."""
+        self.state = self.state.with_(**changes)
         self._save()
         self._restart_if_playing()
-        if self.status != "playing":
-            self.announce(f"Rate {round(rate * 100)} percent.")
+        if said is not None and self.status != "playing":
+            self.announce(said)
+
+    def change_rate(self, step: int) -> float:
+        rate = round(min(RATE_MAX, max(RATE_MIN, self.state.rate + step * RATE_STEP)), 2)
+        self._change(f"Rate {round(rate * 100)} percent.", rate=rate)
         return rate
 
     def change_pitch(self, step: int) -> float:
         pitch = round(min(PITCH_MAX, max(PITCH_MIN, self.state.pitch + step * PITCH_STEP)), 2)
-        self.state = self.state.with_(pitch=pitch)
-        self._save()
-        self._restart_if_playing()
-        if self.status != "playing":
-            self.announce(f"Pitch {round(pitch * 100)} percent.")
+        self._change(f"Pitch {round(pitch * 100)} percent.", pitch=pitch)
         return pitch
 
     def set_voice(self, voice: str | None) -> None:
-        self.state = self.state.with_(voice=voice)
-        self._save()
-        self._restart_if_playing()
+        self._change(voice=voice)
 
     def cycle_punctuation(self) -> str:
         current = self.state.punctuation or self.settings.punctuation
         level = PUNCTUATION_LEVELS[(PUNCTUATION_LEVELS.index(current) + 1) % len(PUNCTUATION_LEVELS)]
-        self.state = self.state.with_(punctuation=level)
-        self._save()
-        self._restart_if_playing()
-        if self.status != "playing":
-            self.announce(f"Punctuation {level}.")
+        self._change(f"Punctuation {level}.", punctuation=level)
         return level
 
     @property
