@@ -26,6 +26,16 @@ async def _type(pilot, text: str) -> None:
         await pilot.press(ch if ch != " " else "space")
 
 
+async def _create_vault(app, pilot, key: str, passphrase: str) -> None:
+    """Open a vault screen with `key` when there is no vault yet: the passphrase, twice."""
+    await pilot.press(key)
+    assert isinstance(app.screen, PassphraseScreen) and app.screen.create
+    for _ in range(2):
+        await _type(pilot, passphrase)
+        await pilot.press("enter")
+    await _settle(app, pilot)
+
+
 async def _settle(app, pilot) -> None:
     for _ in range(50):
         await pilot.pause(0.05)
@@ -43,13 +53,7 @@ def test_create_vault_add_and_list_a_recording(reader_home, tmp_path):
     async def scenario():
         app = _app(reader_home)
         async with app.run_test(size=(120, 40)) as pilot:
-            await pilot.press("a")
-            assert isinstance(app.screen, PassphraseScreen) and app.screen.create
-            await _type(pilot, "correct horse")
-            await pilot.press("enter")
-            await _type(pilot, "correct horse")
-            await pilot.press("enter")
-            await _settle(app, pilot)
+            await _create_vault(app, pilot, "a", "correct horse")
             assert isinstance(app.screen, ArchiveScreen)
             assert (reader_home / "vault").is_dir()
             await pilot.press("a")
@@ -100,12 +104,7 @@ def test_voices_screen_refuses_enrollment_without_consent_and_stores_nothing(rea
     async def scenario():
         app = _app(reader_home)
         async with app.run_test(size=(120, 40)) as pilot:
-            await pilot.press("V")
-            await _type(pilot, "pass phrase")
-            await pilot.press("enter")
-            await _type(pilot, "pass phrase")
-            await pilot.press("enter")
-            await _settle(app, pilot)
+            await _create_vault(app, pilot, "V", "pass phrase")
             assert isinstance(app.screen, VoicesScreen)
             await pilot.press("n")
             for value in ("grandma", "/nonexistent.wav", "", "", "", ""):  # no consent given
@@ -145,11 +144,7 @@ def test_voices_screen_enrolls_verifies_uses_and_deletes_a_voice(reader_home, jo
     async def scenario():
         app = _app(reader_home)
         async with app.run_test(size=(140, 40)) as pilot:
-            await pilot.press("V")
-            for _ in range(2):  # a new vault: the passphrase and its confirmation
-                await _type(pilot, "pass phrase")
-                await pilot.press("enter")
-            await _settle(app, pilot)
+            await _create_vault(app, pilot, "V", "pass phrase")
             screen = app.screen
             assert isinstance(screen, VoicesScreen)
             await pilot.press("n")
