@@ -185,16 +185,27 @@ def cmd_open(args: argparse.Namespace, settings: Settings) -> int:
 def _run_app(settings: Settings, *, document=None, source: str | None = None, password: str | None = None,
              reopen_tty: bool = False) -> int:
     if reopen_tty:
+        # The document came on standard input; the keys come from the terminal. Textual reads file
+        # descriptor 0 itself, so the terminal must take its place there, not only in sys.stdin.
+        import os
+
         try:
-            sys.stdin = open("/dev/tty")
+            tty = os.open("/dev/tty", os.O_RDWR)
         except OSError:
-            raise ReaderError("The reader needs a terminal for its keys; save the text to a file and open it.") from None
+            raise ReaderError("The reader needs a terminal for its keys; to hear piped text without one, use "
+                              "`reader say -f -`.") from None
+        os.dup2(tty, 0)
+        os.close(tty)
+        sys.stdin = sys.__stdin__ = open(0, "r", encoding="utf-8", closefd=False)
     if not sys.stdout.isatty() or not sys.stdin.isatty():
         raise ReaderError(
-            "The reader needs a terminal; run it in one, or use `reader sentences FILE` to print text."
+            "The reader needs a terminal; run it in one, or use `reader say -f FILE` to hear a file "
+            "or `reader sentences FILE` to print its text."
         )
+    from reader.audio.alsa import silence_alsa_messages
     from reader.tui.app import make_app
 
+    silence_alsa_messages()  # libasound would print over the app's screen
     app = make_app(settings, document=document, source=source, password=password)
     app.run()
     return app.return_code or 0

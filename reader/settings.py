@@ -17,6 +17,8 @@ APP_NAME = "reader"
 DEFAULT_MAX_TOKENS = 150
 
 PUNCTUATION_LEVELS = ("none", "some", "most", "all")
+# How much of a document's structure is announced as it is entered (NVDA's document formatting).
+STRUCTURE_LEVELS = ("off", "headings", "all")
 
 
 def default_home() -> Path:
@@ -51,6 +53,10 @@ class Settings:
     # "jf_alpha:0.6,jm_kumo:0.4"), or "vault:" + a preset record id for a voice whose preset is a speaker
     # embedding (reader.voices.resolve_voice turns it into the voice; the id does not say whose it is).
     voice: str | None = None
+    # Reading preferences for every document (a document may override them: see reader.reading).
+    rate: float = 1.0
+    pitch: float = 1.0
+    structure: str = "all"
     # The microphone for recording voices and the dialect archive: a sounddevice device number or name
     # (`python -m sounddevice` lists them); None for the system's default input.
     microphone: str | None = None
@@ -59,6 +65,10 @@ class Settings:
         if self.punctuation not in PUNCTUATION_LEVELS:
             raise SettingsError(
                 f"Punctuation level {self.punctuation!r} is unknown; use one of {', '.join(PUNCTUATION_LEVELS)}."
+            )
+        if self.structure not in STRUCTURE_LEVELS:
+            raise SettingsError(
+                f"Structure level {self.structure!r} is unknown; use one of {', '.join(STRUCTURE_LEVELS)}."
             )
         if not 8 <= self.max_tokens <= 1000:
             raise SettingsError("max_tokens must be between 8 and 1000; 150 is the default.")

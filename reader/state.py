@@ -16,7 +16,7 @@ from reader.fileio import write_atomic
 
 log = logging.getLogger(__name__)
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -33,11 +33,16 @@ class DocumentState:
     title: str
     offset: int = 0  # character offset of the current sentence in Document.text
     bookmarks: tuple[Bookmark, ...] = ()
+    # This document's own reading preferences; None: the preference for every document (Settings).
     voice: str | None = None
-    rate: float = 1.0
-    pitch: float = 1.0
+    rate: float | None = None
+    pitch: float | None = None
     punctuation: str | None = None
     updated: float = 0.0
+
+    @property
+    def has_overrides(self) -> bool:
+        return any(v is not None for v in (self.voice, self.rate, self.pitch, self.punctuation))
 
     def with_(self, **changes) -> "DocumentState":
         return replace(self, **changes)
@@ -51,6 +56,12 @@ class DocumentState:
     def from_json(cls, data: dict) -> "DocumentState":
         marks = tuple(Bookmark(**b) for b in data.get("bookmarks", ()))
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "bookmarks"}
+        if data.get("version", 1) < 2:
+            # Version 1 saved every document at rate and pitch 1.0 whether chosen or not: those are no
+            # choice of the document's own.
+            for k in ("rate", "pitch"):
+                if known.get(k) == 1.0:
+                    known[k] = None
         return cls(**{**known, "bookmarks": marks})
 
 

@@ -27,11 +27,14 @@ pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is in
 
 
 class Terminal:
-    def __init__(self, name: str, env: dict[str, str], args: list[str]) -> None:
+    def __init__(self, name: str, env: dict[str, str], args: list[str], *, stdin: str | None = None) -> None:
+        """`stdin`: a shell command whose output is piped into the reader (`cat letter.txt | reader -`)."""
         self.name = name
         self.socket = ["-L", name]
         exports = " ".join(f"{k}={v}" for k, v in env.items())
-        command = f"env {exports} {READER} {' '.join(args)}; sleep 60"
+        pipe = f"{stdin} | " if stdin else ""
+        # The exit status is shown after the reader ends, so a crash is on the screen.
+        command = f"{pipe}env {exports} {READER} {' '.join(args)}; echo READER-EXIT-$?; sleep 60"
         subprocess.run(["tmux", *self.socket, "new-session", "-d", "-s", name, "-x", "120", "-y", "36",
                         command], check=True)
 
@@ -52,6 +55,12 @@ class Terminal:
                 return screen
             time.sleep(0.2)
         raise AssertionError(f"{text!r} never appeared; the screen was:\n{self.screen()}")
+
+    def cursor(self) -> tuple[int, int]:
+        """Where the terminal's real cursor is (x, y): what an external screen reader follows."""
+        out = subprocess.run(["tmux", *self.socket, "display-message", "-p", "-t", self.name,
+                              "#{cursor_x} #{cursor_y}"], capture_output=True, text=True).stdout.split()
+        return int(out[0]), int(out[1])
 
     def type(self, text: str) -> None:
         """Type text literally (not as key names)."""
@@ -186,7 +195,7 @@ def test_enrolling_a_voice_with_the_microphone_in_a_real_terminal(paced_device, 
 
     try:
         _unlock(term, "V", "Family voices")
-        term.keys("r")
+        term.keys("R")
         term.wait_for("Record a voice")  # typed before the form is up, the letters would be keys of the list
         for value in ("grandpa", "Grandpa Joe", "reading letters aloud", ""):
             term.type(value)
@@ -229,7 +238,7 @@ def test_recording_into_the_archive_in_a_real_terminal(paced_device, reader_home
     term = _reader_with_a_vault(paced_device, reader_home, "reader-arc")
     try:
         _unlock(term, "a", "Dialect archive")
-        term.keys("r")
+        term.keys("R")
         term.wait_for("Record for the archive")
         for value in ("Sichuanese", "Grandma herself", "Grandma", "Chengdu", "the market"):
             term.type(value)
@@ -250,19 +259,19 @@ def test_recording_into_the_archive_in_a_real_terminal(paced_device, reader_home
 
 
 def test_choosing_the_microphone_in_a_real_terminal(paced_device, reader_home):
-    """m on the Voices screen lists the input devices PortAudio sees (the paced device's among them);
+    """I on the Voices screen lists the input devices PortAudio sees (the paced device's among them);
     the one chosen is saved as the microphone setting."""
     from reader.settings import Settings
 
     term = _reader_with_a_vault(paced_device, reader_home, "reader-dev")
     try:
         _unlock(term, "V", "Family voices")
-        term.keys("m")
+        term.keys("I")
         term.wait_for("the system's default input (in use)")
         term.wait_for("pulse (ALSA")
         term.keys("Down", "Enter")
         term.wait_for("Recording from pulse from now on")
-        term.keys("m")
+        term.keys("I")
         screen = term.wait_for("(in use)")
         (in_use,) = [line for line in screen.splitlines() if "(in use)" in line]
         assert "pulse (ALSA" in in_use and "default input" not in in_use

@@ -113,17 +113,41 @@ def test_find_moves_to_the_matching_sentence(reader_home):
     run(scenario)
 
 
-def test_rate_pitch_and_punctuation_keys_change_and_save(reader_home):
+def test_rate_pitch_and_punctuation_are_kept_for_every_document_or_for_one(reader_home, tmp_path):
+    other = tmp_path / "other.txt"
+    other.write_text("Another document. It has two sentences.", encoding="utf-8")
+
     async def scenario():
         app = _app(reader_home)
         async with app.run_test(size=(110, 40)) as pilot:
             await pilot.press("equals_sign", "equals_sign", "left_square_bracket", "ctrl+p")
             s = app.session
-            assert s.state.rate == 1.2 and s.state.pitch == 0.95 and s.state.punctuation == "most"
+            assert (s.rate, s.pitch, s.punctuation) == (1.2, 0.95, "most")
             status = _text(app.query_one("#status"))
             assert "rate 120%" in status and "pitch 95%" in status and "punctuation most" in status
+            # A new document starts with the preferences for every document.
+            app._open_document(load_document(other))
+            await pilot.pause()
+            assert (app.session.rate, app.session.pitch, app.session.punctuation) == (1.2, 0.95, "most")
+            # D: from now on this document only; the global rate stays.
+            await pilot.press("D", "equals_sign", "equals_sign", "equals_sign")
+            assert app.session.rate == 1.5 and app.session.state.rate == 1.5
+            assert "this document's settings" in _text(app.query_one("#status"))
 
     run(scenario)
+    saved = Settings.load(reader_home)
+    assert (saved.rate, saved.pitch, saved.punctuation) == (1.2, 0.95, "most")
+
+    async def reopened():
+        app = _app(reader_home)
+        async with app.run_test(size=(110, 40)) as pilot:
+            await pilot.pause()
+            assert app.session.rate == 1.2  # the sample follows the global rate
+            app._open_document(load_document(other))
+            await pilot.pause()
+            assert app.session.rate == 1.5 and app.session.scope == "this document"
+
+    run(reopened)
 
 
 def test_help_screen_lists_every_key(reader_home):

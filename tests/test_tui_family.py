@@ -56,7 +56,7 @@ def test_create_vault_add_and_list_a_recording(reader_home, tmp_path):
             await _create_vault(app, pilot, "a", "correct horse")
             assert isinstance(app.screen, ArchiveScreen)
             assert (reader_home / "vault").is_dir()
-            await pilot.press("a")
+            await pilot.press("i")
             assert isinstance(app.screen, FieldsScreen)
             for value in (str(wav), "Cantonese", "Anna", "Grandpa", "Guangzhou", "market", "hello"):
                 await _type(pilot, value)
@@ -106,7 +106,7 @@ def test_voices_screen_refuses_enrollment_without_consent_and_stores_nothing(rea
         async with app.run_test(size=(120, 40)) as pilot:
             await _create_vault(app, pilot, "V", "pass phrase")
             assert isinstance(app.screen, VoicesScreen)
-            await pilot.press("n")
+            await pilot.press("i")
             for value in ("grandma", "/nonexistent.wav", "", "", "", ""):  # no consent given
                 await _type(pilot, value)
                 await pilot.press("enter")
@@ -147,7 +147,7 @@ def test_voices_screen_enrolls_verifies_uses_and_deletes_a_voice(reader_home, jo
             await _create_vault(app, pilot, "V", "pass phrase")
             screen = app.screen
             assert isinstance(screen, VoicesScreen)
-            await pilot.press("n")
+            await pilot.press("i")
             files = " ".join(str(p) for p in joe_files[:3])
             consent = write_clip(tmp_path / "consent.wav", speakers["joe"][3], SR, subtype="PCM_16")
             for value in ("grandpa", files, "Grandpa Joe", "reading letters aloud", "", str(consent)):
@@ -164,7 +164,7 @@ def test_voices_screen_enrolls_verifies_uses_and_deletes_a_voice(reader_home, jo
             assert preset["kind"] in ("stock", "blend") and preset["pack"] == "kokoro-int8"
 
             for path, verdict in ((joe_files[3], SAME), (kumo, NOT_SAME)):
-                await pilot.press("v")
+                await pilot.press("C")
                 await _type(pilot, str(path))
                 await pilot.press("enter")
                 await _wait_for_workers(app, pilot)
@@ -175,12 +175,12 @@ def test_voices_screen_enrolls_verifies_uses_and_deletes_a_voice(reader_home, jo
             assert Settings.load(reader_home).voice == preset["spec"]
             assert app.session.voice == preset["spec"]
 
-            await pilot.press("x")
+            await pilot.press("delete")
             await _type(pilot, "no")
             await pilot.press("enter")
             assert screen.book.names() == ["grandpa"]
             assert str(screen.query_one("#hint").render()) == "Nothing was deleted."
-            await pilot.press("x")
+            await pilot.press("delete")
             await _type(pilot, "yes")
             await pilot.press("enter")
             await _settle(app, pilot)

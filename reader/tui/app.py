@@ -15,8 +15,10 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.geometry import Offset
 from textual.widgets import Footer, Header, ProgressBar, RichLog, Static
 
+from reader.channel import SpeechChannel
 from reader.errors import ReaderError
 from reader.reading import ReadingEvent, ReadingSession
 from reader.settings import Settings
@@ -64,6 +66,26 @@ class BlockView(Static):
     def show(self, sentence: Sentence | None) -> None:
         self.update(self._render_text(sentence))
 
+    def cell_of(self, offset: int, width: int) -> tuple[int, int]:
+        """The (row, column) at which character `offset` of the block's text is drawn, wrapped at
+        `width` cells (a Chinese character takes two)."""
+        from rich.cells import cell_len
+
+        text = self._render_text(None)
+        plain = text.plain
+        pos = min(len(plain), offset + len(self._prefix()))
+        start = 0
+        lines = text.wrap(self.app.console, width)
+        for row, line in enumerate(lines):
+            piece = line.plain.rstrip()
+            at = plain.find(piece, start) if piece else start
+            at = start if at < 0 else at
+            end = at + len(piece)
+            if pos <= end or row == len(lines) - 1:
+                return row, min(width - 1, cell_len(plain[at:max(at, pos)]))
+            start = end
+        return 0, 0
+
 
 class _LogToPanel(logging.Handler):
     """Sends the core's log records to the debug panel (the app decides where logs go, not the core)."""
@@ -101,13 +123,15 @@ class ReaderApp(App[int]):
         Binding("end,ctrl+end", "last", "End of document"),
         Binding("r", "repeat", "Repeat sentence"),
         Binding("s", "spell", "Spell current word"),
-        Binding("w", "say_position", "Say position (where am I)"),
+        Binding("w", "say_position", "Say position (where am I), reading goes on"),
         Binding("equals_sign,plus", "rate_up", "Faster"),
         Binding("minus", "rate_down", "Slower"),
         Binding("right_square_bracket", "pitch_up", "Higher pitch"),
         Binding("left_square_bracket", "pitch_down", "Lower pitch"),
         Binding("v", "voices", "Change voice"),
         Binding("ctrl+p", "punctuation", "Punctuation level"),
+        Binding("ctrl+d", "structure", "Structure announcements (off, headings, all)"),
+        Binding("D", "scope", "Settings for all documents or this one"),
         Binding("l", "language", "Language detection"),
         Binding("b", "add_bookmark", "Add bookmark"),
         Binding("B", "bookmarks", "List bookmarks"),
@@ -140,6 +164,8 @@ class ReaderApp(App[int]):
         self.last_find = ""
         self.lang_mode = "auto"
         self.self_voicing = settings.self_voicing
+        # The app's voice, from the first frame: with or without a document, every message is heard.
+        self.channel = SpeechChannel(settings, on_event=self._on_channel_event, self_voicing=self.self_voicing)
         self._log_handler = _LogToPanel(self)
         self._main_thread = threading.get_ident()
         self.vault = None  # unlocked only in memory, locked again after settings.vault_idle_lock_s idle
@@ -164,6 +190,9 @@ class ReaderApp(App[int]):
 
     def on_mount(self) -> None:
         logging.getLogger("reader").addHandler(self._log_handler)
+        self._show_cursor()
+        if self.warm_up and self.self_voicing:
+            self.channel.warm_up()
         self.query_one("#progress").display = False
         self.query_one("#debug").display = False
         self.query_one("#spoken").display = False
@@ -176,8 +205,9 @@ class ReaderApp(App[int]):
             if last:
                 self.load_source(last, None)
             else:
-                self._say("No document is open. Press o to open a file, or c to read the clipboard.")
-                self.action_open()
+                self._message("No document is open.")
+                self.action_open(intro="Welcome to the reader. No document is open yet. Press Escape, then c "
+                                       "to read the clipboard, or F1 for help; or open a file now.")
 
     def on_unmount(self) -> None:
         logging.getLogger("reader").removeHandler(self._log_handler)
@@ -187,6 +217,7 @@ class ReaderApp(App[int]):
             self.vault.lock()
         if self.session is not None:
             self.session.close()
+        self.channel.close()
 
     def session_store_last(self) -> str | None:
         from reader.state import StateStore
@@ -208,13 +239,14 @@ class ReaderApp(App[int]):
                 doc = extract.load_document(source, password=password)
         except ReaderError as exc:
             self.call_from_thread(self._progress_done)
-            self.call_from_thread(self._say, exc.message)
+            self.call_from_thread(self._say_error, exc.message)
             return
         self.call_from_thread(self._progress_done)
         self.call_from_thread(self._open_document, doc)
 
     def _open_document(self, doc: Document) -> None:
         if self.session is not None:
+            self.settings = self.session.settings  # preferences changed while reading the last one
             self.session.close()
         self.document = doc
         self.title = doc.title
@@ -222,13 +254,17 @@ class ReaderApp(App[int]):
         view.remove_children()
         view.mount_all([BlockView(doc, i) for i in range(len(doc.blocks))])
         self.session = self.session_factory(doc, self.settings, on_event=self._on_session_event,
-                                            self_voicing=self.self_voicing)
+                                            self_voicing=self.self_voicing, channel=self.channel)
         self._highlight(None, self.session.current)
         self._status()
-        if self.session.current > 0:
-            self._say(f"{doc.title}. Resuming at sentence {self.session.current + 1}.")
+        own = " This document has its own reading settings." if self.session.state.has_overrides else ""
+        if not self.session.sentences:
+            self._say(f"{doc.title}. The document is empty; press o to open another.")
+        elif self.session.current > 0:
+            self._say(f"{doc.title}. Resuming at sentence {self.session.current + 1} of "
+                      f"{len(self.session.sentences)}.{own} Press space to read.")
         else:
-            self._say(f"{doc.title}. Press space to read.")
+            self._say(f"{doc.title}, {len(self.session.sentences)} sentences.{own} Press space to read.")
         if self.warm_up:
             self.session.warm_up()
 
@@ -252,6 +288,11 @@ class ReaderApp(App[int]):
             self._message(event.message, error=event.kind == "error")
             if event.kind != "message":
                 self.post_log(f"{event.kind}: {event.message}")
+            if event.kind == "error":  # heard, not only shown
+                self.channel.say(event.message)
+        elif event.kind == "settings":
+            self.settings = event.data
+            self._status()
         elif event.kind == "timing":
             self._timing(event.sentence, event.data)
         elif event.kind == "progress":
@@ -278,6 +319,32 @@ class ReaderApp(App[int]):
         views[sentence.block].scroll_visible(animate=False)
         self._shown = new
         self._update_spoken()
+        self.call_after_refresh(self._cursor_to_sentence)
+
+    def _show_cursor(self) -> None:
+        """Show the terminal's real cursor (Textual hides it): Orca, NVDA, Speakup and braille displays
+        follow it, so it sits on the sentence being read, or on the focused item of a dialog."""
+        driver = getattr(self, "_driver", None)
+        if driver is not None and not self.is_headless:
+            driver.write("\x1b[?25h")
+
+    def _cursor_to_sentence(self) -> None:
+        if self.session is None or self.session.sentence is None or self.screen is not self.screen_stack[0]:
+            return
+        sentence = self.session.sentence
+        views = list(self.query(BlockView))
+        if sentence.block >= len(views):
+            return
+        view = views[sentence.block]
+        region = view.content_region
+        if not region.width or not region.height:
+            return
+        row, col = view.cell_of(sentence.start - self.document.blocks[sentence.block].start, region.width)
+        y = region.y + row - view.scroll_offset.y
+        top = self.query_one("#document").content_region
+        if top.y <= y < top.bottom:
+            self.cursor_position = Offset(region.x + col, y)
+            self.refresh()
 
     def _status(self) -> None:
         s = self.session
@@ -285,10 +352,10 @@ class ReaderApp(App[int]):
             self.query_one("#status", Static).update("No document.")
             return
         voice = s.voice_label
-        punct = s.state.punctuation or self.settings.punctuation
-        text = (f"{s.status.capitalize()} | {s.position_text()} | {voice} | rate {round(s.state.rate * 100)}% "
-                f"| pitch {round(s.state.pitch * 100)}% | punctuation {punct} | language {self.lang_mode}"
-                f"{'' if self.self_voicing else ' | app speech off'}")
+        scope = " | this document's settings" if s.scope != "all documents" else ""
+        text = (f"{s.status.capitalize()} | {s.position_text()} | {voice} | rate {round(s.rate * 100)}% "
+                f"| pitch {round(s.pitch * 100)}% | punctuation {s.punctuation} | language {self.lang_mode}"
+                f"{scope}{'' if self.self_voicing else ' | app speech off'}")
         self.query_one("#status", Static).update(text)
 
     def _message(self, text: str, *, error: bool = False) -> None:
@@ -296,12 +363,50 @@ class ReaderApp(App[int]):
         widget.update(("Error: " if error else "") + text)
         widget.set_class(error, "error")
 
-    def _say(self, text: str) -> None:
-        """Show a message and, with self-voicing on, speak it."""
+    def _say(self, text: str, *, queue: bool = False) -> None:
+        """Show a message and, with self-voicing on, speak it (with or without a document)."""
         if self.session is not None:
-            self.session.announce(text)  # emits the message event too
+            self.session.announce(text, queue=queue)  # emits the message event too
         else:
             self._message(text)
+            self.channel.say(text, queue=queue)
+
+    say = _say  # what the dialogs are given to speak with: say(text, queue=False)
+
+    def _say_error(self, text: str) -> None:
+        """An error: shown as one, and spoken (self-voicing)."""
+        self._say(text)
+        self._message(text, error=True)
+        self.post_log(f"error: {text}")
+
+    def _on_channel_event(self, kind: str, message: str) -> None:
+        """The app's voice failed (no pack, no audio device) or has a notice, with no document open."""
+        if threading.get_ident() != self._main_thread:
+            try:
+                self.call_from_thread(self._on_channel_event, kind, message)
+            except RuntimeError:
+                pass
+            return
+        self._message(message, error=kind == "error")
+        self.post_log(f"{kind}: {message}")
+
+    def announce_where(self, before: str = "") -> None:
+        """After a dialog closed with Escape: say where the user is now (the dialog under it, or the
+        document and the sentence)."""
+        top = self.screen
+        from reader.tui.screens import _Dialog
+
+        if isinstance(top, _Dialog):
+            if before:
+                self._say(before)
+            top.announce_focus() if not before else self.call_later(top.announce_focus)
+            return
+        if self.session is None:
+            where = "No document is open. Press o to open a file, c to read the clipboard, F1 for help."
+        else:
+            where = f"{self.document.title}, {self.session.position_text()}"
+        self._say(" ".join(p for p in (before, where) if p))
+        self.call_after_refresh(self._cursor_to_sentence)
 
     def _progress(self, label: str, fraction: float | None, *, quiet: bool = False) -> None:
         bar = self.query_one("#progress", ProgressBar)
@@ -358,7 +463,7 @@ class ReaderApp(App[int]):
     # -- actions -----------------------------------------------------------------------------------
     def _with_session(self, fn):
         if self.session is None:
-            self._message("No document is open. Press o to open a file, or c to read the clipboard.")
+            self._say("No document is open. Press o to open a file, or c to read the clipboard.")
             return None
         return fn()
 
@@ -366,7 +471,13 @@ class ReaderApp(App[int]):
         self._with_session(lambda: self.session.toggle())
 
     def action_stop(self) -> None:
-        self._with_session(lambda: self.session.stop())
+        def stop() -> None:
+            was = self.session.status
+            self.session.stop()
+            if was != "stopped":
+                self._say(f"Stopped at sentence {self.session.current + 1}.")
+
+        self._with_session(stop)
 
     def action_read_from_cursor(self) -> None:
         self._with_session(lambda: self.session.play())
@@ -414,7 +525,7 @@ class ReaderApp(App[int]):
         self._with_session(lambda: self.session.spell_word())
 
     def action_say_position(self) -> None:
-        self._with_session(lambda: self._say(self.session.position_text()))
+        self._with_session(lambda: self.session.say_over(self.session.position_text()))
 
     def action_rate_up(self) -> None:
         self._with_session(lambda: (self.session.change_rate(1), self._status()))
@@ -431,6 +542,12 @@ class ReaderApp(App[int]):
     def action_punctuation(self) -> None:
         self._with_session(lambda: (self.session.cycle_punctuation(), self._status(), self._update_spoken()))
 
+    def action_structure(self) -> None:
+        self._with_session(lambda: self.session.cycle_structure())
+
+    def action_scope(self) -> None:
+        self._with_session(lambda: (self.session.toggle_scope(), self._status()))
+
     def action_language(self) -> None:
         self.lang_mode = LANG_MODES[(LANG_MODES.index(self.lang_mode) + 1) % len(LANG_MODES)]
         names = {"auto": "automatic", "en": "always English", "zh": "always Chinese"}
@@ -444,7 +561,7 @@ class ReaderApp(App[int]):
         self._with_session(lambda: self.session.add_bookmark())
 
     def action_bookmarks(self) -> None:
-        if self.session is None:
+        if self._with_session(lambda: True) is None:
             return
         marks = self.session.bookmarks()
         if not marks:
@@ -455,10 +572,10 @@ class ReaderApp(App[int]):
             if mark is not None:
                 self.session.jump_to_bookmark(mark)
 
-        self.push_screen(BookmarksScreen(marks, self.session.announce), chosen)
+        self.push_screen(BookmarksScreen(marks, self.say), chosen)
 
     def action_find(self) -> None:
-        if self.session is None:
+        if self._with_session(lambda: True) is None:
             return
 
         def found(text: str | None) -> None:
@@ -466,57 +583,70 @@ class ReaderApp(App[int]):
                 self.last_find = text
                 self.session.find(text)
 
-        self.push_screen(FindScreen(self.last_find, self.session.announce), found)
+        self.push_screen(FindScreen(self.last_find, self.say), found)
 
     def action_find_next(self) -> None:
-        if self.session is not None and self.last_find:
+        if self._with_session(lambda: True) is None:
+            return
+        if self.last_find:
             self.session.find(self.last_find)
-        elif self.session is not None:
+        else:
             self.action_find()
 
     def action_find_previous(self) -> None:
-        if self.session is not None and self.last_find:
+        if self._with_session(lambda: True) is None:
+            return
+        if self.last_find:
             self.session.find(self.last_find, forward=False)
+        else:
+            self.action_find()
 
-    def action_open(self) -> None:
-        announce = self.session.announce if self.session else self._message
-
+    def action_open(self, intro: str = "") -> None:
         def chosen(path: str | None) -> None:
             if path:
+                self._say(f"Opening {Path(path).name}.")
                 self.load_source(path, None)
 
-        self.push_screen(OpenScreen(announce), chosen)
+        self.push_screen(OpenScreen(self.say, intro=intro), chosen)
 
     def action_clipboard(self) -> None:
         self.load_source("clipboard", None)
 
     def action_voices(self) -> None:
-        if self.session is None:
+        if self._with_session(lambda: True) is None:
             return
 
         def chosen(voice: str | None) -> None:
             if voice:
                 self.session.set_voice(voice)
                 self._status()
-                self._say(f"Voice {voice}.")
 
-        self.push_screen(VoiceScreen(self.session, self.session.announce), chosen)
+        self.push_screen(VoiceScreen(self.session, self.say), chosen)
 
     def action_export(self) -> None:
-        if self.session is None:
+        if self._with_session(lambda: True) is None:
             return
-        self.push_screen(ExportScreen(self.session, self.settings.home / "exports"))
+        self.session.stop()
+        self.push_screen(ExportScreen(self.session, self.settings.home / "exports", self.say))
 
     def action_toggle_spoken(self) -> None:
         self.show_spoken = not self.show_spoken
         self._update_spoken()
 
     def action_toggle_self_voicing(self) -> None:
+        """App speech on or off, kept for every later session (settings.json)."""
         self.self_voicing = not self.self_voicing
+        self.channel.self_voicing = True  # "App speech off" is itself heard
+        self._say("App speech on." if self.self_voicing else "App speech off; the cursor follows the sentence "
+                  "for your screen reader.")
+        self.channel.self_voicing = self.self_voicing
+        self.settings = (self.session.settings if self.session else self.settings).with_(self_voicing=self.self_voicing)
         if self.session is not None:
-            self.session.self_voicing = True
-            self._say("App speech on." if self.self_voicing else "App speech off.")
-            self.session.self_voicing = self.self_voicing
+            self.session.settings = self.settings
+        try:
+            self.settings.save()
+        except OSError as exc:
+            self._message(f"Could not save the settings ({exc.strerror}); the change holds until you quit.", error=True)
         self._status()
 
     def action_toggle_debug(self) -> None:
@@ -534,7 +664,7 @@ class ReaderApp(App[int]):
             then(self.vault)
             return
         folder = self.settings.home / "vault"
-        announce = self.session.announce if self.session else self._message
+        announce = self.say
 
         def unlocked(vault) -> None:
             if vault is None:
@@ -559,7 +689,7 @@ class ReaderApp(App[int]):
     def action_archive(self) -> None:
         from reader.tui.family import ArchiveScreen
 
-        announce = self.session.announce if self.session else self._message
+        announce = self.say
         if self.session is not None:
             self.session.stop()  # one sound at a time: the archive plays through the same player
 
@@ -573,11 +703,11 @@ class ReaderApp(App[int]):
     def action_family_voices(self) -> None:
         from reader.tui.voices import VoicesScreen
 
-        announce = self.session.announce if self.session else self._message
+        announce = self.say
         self.with_vault(lambda vault: self.push_screen(VoicesScreen(vault, self.settings, announce)))
 
     def action_help(self) -> None:
-        announce = self.session.announce if self.session else self._message
+        announce = self.say
         self.push_screen(HelpScreen(self.BINDINGS, announce))
 
 

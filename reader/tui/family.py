@@ -81,21 +81,23 @@ def _entry_line(e) -> str:
 
 
 class ArchiveScreen(_ListDialog):
-    """The dialect archive: Enter plays or pauses, Left/Right seek, s stops, f filters, a adds, x exports."""
+    """The dialect archive: Enter or Space plays or pauses, Left/Right seek, Escape stops (then closes),
+    f filters, i imports a file, R records, I chooses the microphone, e exports. The keys mean the same
+    on every screen (e exports, i imports, R records, I is the input device, Delete deletes)."""
 
-    spoken_title = ("Dialect archive. Arrows move, Enter plays or pauses, Left and Right seek, s stops, "
-                    "f filters by dialect, a adds a recording from a file, r records one with the microphone, "
-                    "m chooses the microphone, x exports, Escape closes.")
+    spoken_title = ("Dialect archive. Arrows move, Enter or Space plays or pauses, Left and Right seek, "
+                    "Escape stops, f filters by dialect, i imports a recording from a file, capital R records "
+                    "one with the microphone, capital I chooses the microphone, e exports, Escape closes.")
     BINDINGS = [
-        Binding("escape", "close", "Close"),
-        Binding("s", "stop", "Stop"),
+        Binding("escape", "close", "Stop, then close"),
+        Binding("space", "play_pause", "Play / pause"),
         Binding("left", "seek(-1)", "Back 5 s"),
         Binding("right", "seek(1)", "Forward 5 s"),
         Binding("f", "filter", "Filter by dialect"),
-        Binding("a", "add", "Add a recording"),
-        Binding("r", "record", "Record with the microphone"),
-        Binding("m", "microphone", "Choose the microphone"),
-        Binding("x", "export", "Export (encrypted)"),
+        Binding("i", "import_files", "Import a recording from a file"),
+        Binding("R", "record", "Record with the microphone"),
+        Binding("I", "microphone", "Choose the microphone"),
+        Binding("e", "export", "Export (encrypted)"),
     ]
 
     def __init__(self, vault, announce: Announce, player_factory=None, microphone: str | None = None) -> None:
@@ -111,8 +113,8 @@ class ArchiveScreen(_ListDialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static("Dialect archive — Enter play/pause, ←/→ seek, s stop, f filter, a add, r record, "
-                         "m microphone, x export",
+            yield Static("Dialect archive — Enter/Space play/pause, ←/→ seek, Escape stop/close, f filter, "
+                         "i import, R record, I microphone, e export",
                          classes="title")
             yield OptionList(id="archive")
             yield Static("", id="hint")
@@ -136,7 +138,7 @@ class ArchiveScreen(_ListDialog):
             options.add_options([Option(_entry_line(e), id=e.id) for e in self.entries])
         else:
             what = f" in {self.dialect}" if self.dialect else ""
-            options.add_option(Option(f"No recordings{what} yet. Press a to add one.", disabled=True))
+            options.add_option(Option(f"No recordings{what} yet. Press i to import one, capital R to record.", disabled=True))
         options.focus()
 
     @property
@@ -163,6 +165,9 @@ class ArchiveScreen(_ListDialog):
         return self.entries[options.highlighted]
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.action_play_pause()
+
+    def action_play_pause(self) -> None:
         entry = self._selected()
         if entry is None:
             return
@@ -210,7 +215,7 @@ class ArchiveScreen(_ListDialog):
         self.app.push_screen(FieldsScreen("Filter by dialect (empty shows all)", [("dialect", "dialect")],
                                           self.announce, single=True), chosen)
 
-    def action_add(self) -> None:
+    def action_import_files(self) -> None:
         fields = [("file", "path of the recording (WAV, FLAC or OGG)"), ("dialect", "dialect, e.g. Cantonese or 粤语"),
                   ("consent_by", "who agreed to the recording (required)"), ("speaker", "speaker"),
                   ("region", "region"), ("topic", "topic"), ("transcript", "transcript")]
@@ -302,8 +307,13 @@ class ArchiveScreen(_ListDialog):
         self.app.call_from_thread(self._hint, message)
 
     def action_close(self) -> None:
-        if self._playback is not None:
-            self._playback.stop()
+        """Escape goes back one step: a playing recording stops first; then the archive closes."""
+        playback = self._playback
+        if playback is not None and (playback.is_playing or playback.is_paused) and not playback.finished:
+            self.action_stop()
+            return
+        if playback is not None:
+            playback.stop()
         self.dismiss(None)
 
 
@@ -434,21 +444,20 @@ class FieldsScreen(_Dialog):
         self.fields = fields
         self.single = single
         self.secret = secret or set()
-        self.spoken_title = f"{title}. {fields[0][1]}."
+        self.spoken_title = f"{title}."  # then the first field, by its label (when it gets focus)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Static(self.title_text + " — Enter goes to the next field, Escape cancels", classes="title")
             for name, label in self.fields:
                 yield Static(label)
-                yield Input(id=f"field-{name}", password=name in self.secret)
+                yield Input(id=f"field-{name}", password=name in self.secret, placeholder=label)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         inputs = list(self.query(Input))
         index = inputs.index(event.input)
         if index + 1 < len(inputs):
-            inputs[index + 1].focus()
-            self.announce(self.fields[index + 1][1])
+            inputs[index + 1].focus()  # its label is said as it gets focus
             return
         values = {name: self.query_one(f"#field-{name}", Input).value.strip() for name, _ in self.fields}
         self.dismiss(values[self.fields[0][0]] if self.single else values)

@@ -23,23 +23,24 @@ from reader.tui.screens import Announce, _Dialog, _ListDialog
 HONEST_NOTE = ("The installed packs cannot clone a voice: a preset is the closest voice they can make, "
                "with its similarity. A pack conditioned on a speaker embedding would read in the voice itself.")
 SPOKEN_CONSENT = ("Spoken consent, if the person wishes: press Space and say in your own words who you are, "
-                  "that you agree to these recordings and what they are for, then Space again. n skips it.")
+                  "that you agree to these recordings and what they are for, then Space again. Capital S skips it.")
 CONSENT_FIELDS = [("consent_by", "who gives consent (the person recorded, or their guardian)"),
                   ("purpose", "what the recordings are for, e.g. reading letters aloud to the family"),
                   ("recorded_by", "who records (empty: the same person)")]
 
 
 class VoicesScreen(_ListDialog):
-    spoken_title = ("Family voices. n enrolls from files, r records with the microphone, m chooses the "
-                    "microphone, v verifies, u uses the voice for reading, x deletes, Escape closes.")
+    spoken_title = ("Family voices. i enrolls from files, capital R records with the microphone, capital I "
+                    "chooses the microphone, capital C checks a recording against a voice, u uses the voice "
+                    "for reading, Delete deletes it, Escape closes.")
     BINDINGS = [
         Binding("escape", "close", "Close"),
-        Binding("n", "enroll_files", "Enroll from files"),
-        Binding("r", "enroll_mic", "Record with the microphone"),
-        Binding("v", "verify", "Verify a recording"),
+        Binding("i", "import_files", "Enroll from files (import)"),
+        Binding("R", "record", "Record with the microphone"),
+        Binding("C", "verify", "Check (verify) a recording"),
         Binding("u", "use", "Use for reading"),
-        Binding("x", "delete", "Delete"),
-        Binding("m", "microphone", "Choose the microphone"),
+        Binding("delete", "delete", "Delete, after you confirm"),
+        Binding("I", "microphone", "Choose the microphone"),
     ]
 
     def __init__(self, vault, settings: Settings, announce: Announce) -> None:
@@ -52,7 +53,7 @@ class VoicesScreen(_ListDialog):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Static("Family voices — n files, r record, m microphone, v verify, u use, x delete, "
+            yield Static("Family voices — i files, R record, I microphone, C check, u use, Delete delete, "
                          "Escape closes",
                          classes="title")
             yield OptionList(id="voices")
@@ -83,7 +84,7 @@ class VoicesScreen(_ListDialog):
             options.add_options([Option(line, id=name) for name, line in zip(self.names, lines)])
             options.highlighted = self.names.index(select) if select in self.names else 0
         else:
-            options.add_option(Option("No voices yet. Press n to enroll from files, r to record.", disabled=True))
+            options.add_option(Option("No voices yet. Press i to enroll from files, capital R to record.", disabled=True))
         options.focus()
 
     def _selected(self) -> str | None:
@@ -94,7 +95,7 @@ class VoicesScreen(_ListDialog):
         return self.names[options.highlighted]
 
     # -- enrolling ---------------------------------------------------------------------------------
-    def action_enroll_files(self) -> None:
+    def action_import_files(self) -> None:
         fields = [("name", "the voice's name, e.g. grandma"),
                   ("files", "recordings (WAV, FLAC or OGG), paths separated by spaces"), *CONSENT_FIELDS,
                   ("consent_audio", "a recording of the person saying they agree (optional)")]
@@ -105,7 +106,7 @@ class VoicesScreen(_ListDialog):
 
         self.app.push_screen(FieldsScreen("Enroll a voice — consent first", fields, self.announce), chosen)
 
-    def action_enroll_mic(self) -> None:
+    def action_record(self) -> None:
         fields = [("name", "the voice's name, e.g. grandma"), *CONSENT_FIELDS]
 
         def consented(values: dict | None) -> None:
@@ -260,7 +261,7 @@ class RecordScreen(_Dialog):
 
     spoken_title = "Recording. Read each sentence aloud. Space starts and stops; Escape cancels."
     BINDINGS = [Binding("escape", "close", "Cancel"), Binding("space", "toggle", "Start / stop"),
-                Binding("n", "skip", "Skip the spoken consent")]
+                Binding("S", "skip", "Skip the spoken consent")]
 
     def __init__(self, announce: Announce, *, hush=None, device: int | str | None = None,
                  consent_example: str = "") -> None:
@@ -330,7 +331,7 @@ class RecordScreen(_Dialog):
             return
         report = quality.assess(samples)
         if not report.ok:
-            again = "record the consent again, or n to skip it" if self.consenting else \
+            again = "record the consent again, or capital S to skip it" if self.consenting else \
                 f"read sentence {self.index + 1} again"
             self._hint(f"{report.problems[0][1]} Press Space to {again}.")
             return
