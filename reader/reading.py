@@ -157,7 +157,11 @@ class ReadingSession:
             self._set_status("stopped")
         self._preview(self.current, prefix)
 
-    def _preview(self, index: int, prefix: str = "") -> None:
+    def preview(self, *, queue: bool = False) -> None:
+        """Say the current sentence without reading on (after the greeting, with `queue`)."""
+        self._preview(self.current, self._entering(self.current), queue=queue)
+
+    def _preview(self, index: int, prefix: str = "", *, queue: bool = False) -> None:
         """Say one sentence (with what kind of block it starts) without reading on, in the reading voice."""
         if not self.self_voicing or not self.sentences:
             if prefix:
@@ -169,7 +173,7 @@ class ReadingSession:
         if prefix:
             self._emit("message", prefix)
             item = SpeechText(item.id, f"{prefix} {item.text}", item.lang)
-        self.channel.speak([item], self.options(rate=max(1.0, self.rate)), on_error=self._speech_error)
+        self.channel.speak([item], self.options(rate=max(1.0, self.rate)), queue=queue, on_error=self._speech_error)
 
     def _speech_error(self, exc: ReaderError) -> None:
         self._emit("error", exc.message)

@@ -254,3 +254,15 @@ def test_old_reading_state_keeps_the_place_but_not_a_rate_nobody_chose():
     chosen = DocumentState.from_json({**old, "rate": 1.5})
     assert chosen.rate == 1.5 and chosen.has_overrides
     assert json.loads(json.dumps(state.to_json()))["version"] == 2
+
+
+def test_the_interface_and_english_are_read_by_a_native_voice(reader_home):
+    """The pack that sorts first (Kokoro, Japanese voices) no longer reads English or the interface."""
+    from reader.speech.synthesizer import Synthesizer
+
+    synth = Synthesizer.load(Settings.load())
+    assert synth.interface_pack("en") == "piper-joe-en"
+    assert synth.default_pack_for("en") == "piper-joe-en"
+    assert synth.default_pack_for("zh") == "kokoro-int8"  # the one pack that reads Chinese
+    chunks = list(synth.stream(["Wrong passphrase.", "密码不对。"]))
+    assert {c.sentence_id: c.pack for c in chunks if c.last} == {0: "piper-joe-en", 1: "kokoro-int8"}

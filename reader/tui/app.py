@@ -239,7 +239,8 @@ class ReaderApp(App[int]):
                 doc = extract.load_document(source, password=password)
         except ReaderError as exc:
             self.call_from_thread(self._progress_done)
-            self.call_from_thread(self._say_error, exc.message)
+            after = "" if self.session is not None else " Press o to open another file, or F1 for help."
+            self.call_from_thread(self._say_error, exc.message + after)
             return
         self.call_from_thread(self._progress_done)
         self.call_from_thread(self._open_document, doc)
@@ -265,6 +266,8 @@ class ReaderApp(App[int]):
                       f"{len(self.session.sentences)}.{own} Press space to read.")
         else:
             self._say(f"{doc.title}, {len(self.session.sentences)} sentences.{own} Press space to read.")
+        if self.session.sentences:
+            self.session.preview(queue=True)  # then where the reading starts, as a screen reader would
         if self.warm_up:
             self.session.warm_up()
 
