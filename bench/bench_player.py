@@ -1,6 +1,7 @@
-"""How fast the audio player goes silent after stop(), and what its callback costs, measured on the paced
-device (../shared/audio/paced-device.sh: a PulseAudio null sink that takes audio in real time).
-Run as `python bench/bench_player.py`; prints one JSON line per measure."""
+"""How fast the audio player goes silent after stop(), what its callback costs, and how fast a player whose
+stream was closed for idling sounds again, measured on the paced device (../shared/audio/paced-device.sh: a
+PulseAudio null sink that takes audio in real time). Run as `python bench/bench_player.py`; prints one
+JSON line per measure."""
 
 from __future__ import annotations
 
@@ -23,6 +24,12 @@ RUNS = 5
 RATE = 22050  # the rate of the default English pack
 PLAY_BEFORE_STOP_SECONDS = 0.3
 CPU_WINDOW_SECONDS = 3.0
+# The restart rows use a player that closes its stream after this long idle (the product waits 3 s).
+BENCH_IDLE_SECONDS = 0.5
+IDLE_WINDOW_SECONDS = 0.5  # how long the closed stream is watched for callbacks
+STEADY_CALLBACKS = 40  # after a reopen, stop() is timed once this many callbacks ran (past the sink's stall)
+STALL_WINDOW_SECONDS = 5.0  # how long after a reopen the callbacks are watched for a stall
+RESTART_CHUNK_SECONDS = 3.0  # the chunk enqueued on the idle player: a long sentence (enqueue copies it)
 
 
 def _row(measure: str, value: float, unit: str) -> dict:
@@ -45,10 +52,21 @@ def _measure() -> list[dict]:
         cut_at: float | None = None
         cut_delay = 0.0
         silent_at: float | None = None
+        # After enqueue() on a player whose stream was closed: the first block with sound in it, and the
+        # time of each callback in the first seconds (the longest wait between them is the device's stall).
+        woken: float | None = None
+        sound_at: float | None = None
+        calls_after_wake: list[float] = []
 
         def _callback(self, outdata, frames, time_info, status):  # noqa: ANN001
             cuts = self._cuts
             super()._callback(outdata, frames, time_info, status)
+            if self.woken is not None:
+                now = time.perf_counter()
+                if now - self.woken < STALL_WINDOW_SECONDS:
+                    self.calls_after_wake.append(now)
+                if self.sound_at is None and outdata.any():
+                    self.sound_at = now
             if self.stop_called is None:
                 return
             if self.cut_at is None and self._cuts != cuts:
@@ -113,7 +131,129 @@ def _measure() -> list[dict]:
     rows.append(_row("callback_us", busy / max(calls, 1) * 1e6, "us per call"))
     rows.append(_row("process_cpu_playing", (cpu1 - cpu0) / wall * 100, "% of a core"))
     rows.append(_row("underflows", stats.status_flags, "callbacks"))
+    sentence = Chunk(long_tone.samples[:round(RESTART_CHUNK_SECONDS * RATE)], RATE, 0)
+    rows += _restart_rows(TimedPlayer, sentence)
+    rows += _stream_alternatives()
     return rows
+
+
+def _wait(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.0005)
+    return condition()
+
+
+def _restart_rows(timed_player: type, tone) -> list[dict]:  # noqa: ANN001
+    """A player left idle until it closes its stream, then given a sound, RUNS times.
+
+    restart_ms: enqueue() to the first callback block with sound in it (budget 50 ms); enqueue_ms: how
+    long that enqueue() call took (it opens the stream). restart_stop_ms: stop() on the reopened stream to
+    the first all-zero block. idle_callbacks: callbacks while closed (0: the callback really stopped).
+    restart_stall_ms: the longest wait between callbacks after the reopen until the stream runs steadily.
+    On the null sink it is up to ~2 s when the sink had no stream for a while: it then renders in 2 s
+    blocks and notices the new stream only at the end of one (no stall while another stream keeps it busy;
+    the player's first start has the same stall, which is why the tests warm the stream up)."""
+    restart, enqueue, stop, idle_calls, stall, idle_cpu = [], [], [], [], [], []
+    with timed_player(samplerate=RATE, idle_close_seconds=BENCH_IDLE_SECONDS) as player:
+        for run in range(RUNS):
+            closes = player.stats().idle_closes
+            if not _wait(lambda: player.stats().idle_closes > closes, BENCH_IDLE_SECONDS + 10):
+                raise RuntimeError("the idle player did not close its stream")
+            calls, cpu0, wall0 = player.stats().callbacks, time.process_time(), time.perf_counter()
+            time.sleep(IDLE_WINDOW_SECONDS)
+            idle_calls.append(player.stats().callbacks - calls)
+            idle_cpu.append((time.process_time() - cpu0) / (time.perf_counter() - wall0) * 100)
+
+            player.sound_at, player.calls_after_wake = None, []
+            player.woken = time.perf_counter()
+            player.enqueue(tone)
+            enqueue.append((time.perf_counter() - player.woken) * 1000)
+            if not _wait(lambda: player.sound_at is not None, 3):
+                raise RuntimeError("no sound after enqueue() on an idle player")
+            restart.append((player.sound_at - player.woken) * 1000)
+            steady = _wait(lambda: len(player.calls_after_wake) >= STEADY_CALLBACKS, STALL_WINDOW_SECONDS)
+            times = [player.woken, *player.calls_after_wake]
+            if not steady:
+                times.append(time.perf_counter())
+            stall.append(max(b - a for a, b in zip(times, times[1:])) * 1000)
+            player.woken = None
+
+            time.sleep(run * 0.0037)  # a different phase within the block each run
+            player.silent_at = player.cut_at = None
+            player.stop_called = time.perf_counter()
+            player.stop()
+            if _wait(lambda: player.silent_at is not None, 2):
+                stop.append((player.silent_at - player.stop_called) * 1000)
+            player.stop_called = None
+    return [
+        _row("restart_ms", statistics.median(restart), "ms"),
+        _row("restart_ms_max", max(restart), "ms"),
+        _row("enqueue_ms_restarting", statistics.median(enqueue), "ms"),
+        _row("restart_stop_ms", statistics.median(stop), "ms"),
+        _row("restart_stall_ms", statistics.median(stall), "ms"),
+        _row("idle_callbacks", max(idle_calls), f"callbacks in {IDLE_WINDOW_SECONDS} s"),
+        _row("process_cpu_idle", statistics.median(idle_cpu), "% of a core"),
+    ]
+
+
+def _stream_alternatives() -> list[dict]:
+    """The two ways to silence an idle stream, on a bare PortAudio stream like the player's (RUNS each):
+    abort() and start() the same stream, against close() and open a new one (what the player does).
+
+    alt_start_ms and alt_reopen_ms: start() / open-and-start to the first callback. alt_stop_wait_ms: how
+    long stop() blocks (it drains the device buffer; the player would hold its lock that long).
+    abort()/start() is faster but not used: PortAudio 19.6's start() never returns when the device went
+    away while the stream was stopped."""
+    import sounddevice as sd
+
+    first: list[float] = []
+
+    def callback(outdata, frames, time_info, status):  # noqa: ANN001
+        outdata.fill(0)
+        if not first:
+            first.append(time.perf_counter())
+
+    def opened():  # noqa: ANN202
+        return sd.OutputStream(samplerate=RATE, channels=1, dtype="float32", blocksize=256, latency="low",
+                               callback=callback)
+
+    def to_first_call(action) -> float:  # noqa: ANN001
+        first.clear()
+        began = time.perf_counter()
+        action()
+        if not _wait(lambda: bool(first), 3):
+            raise RuntimeError("the stream did not call back")
+        return (first[0] - began) * 1000
+
+    holder = [opened()]
+    holder[0].start()
+    time.sleep(0.3)
+    start, reopen, stop_wait = [], [], []
+    for _ in range(RUNS):
+        holder[0].abort()
+        time.sleep(0.1)
+        start.append(to_first_call(holder[0].start))
+        time.sleep(0.1)
+        began = time.perf_counter()
+        holder[0].stop()
+        stop_wait.append((time.perf_counter() - began) * 1000)
+        holder[0].close()
+        time.sleep(0.1)
+
+        def reopen_now() -> None:
+            holder[0] = opened()
+            holder[0].start()
+
+        reopen.append(to_first_call(reopen_now))
+        time.sleep(0.1)
+    holder[0].abort()
+    holder[0].close()
+    return [
+        _row("alt_start_ms", statistics.median(start), "ms (abort+start, not used)"),
+        _row("alt_reopen_ms", statistics.median(reopen), "ms (close+open, used)"),
+        _row("alt_stop_wait_ms", statistics.median(stop_wait), "ms (stop() draining)"),
+    ]
 
 
 def _read_env(path: Path) -> dict[str, str]:

@@ -38,6 +38,7 @@ FRESH_RUNS = 3  # fresh processes for load time and peak memory (median)
 # speech a run keeps three runs (one minute of speech) within ~35 s; the fast pack gets ~40 s a run.
 RTF_PASSES = {"fast": 3, "rich": 1}
 RTF_RUNS = 3
+FAST_RATE = 3.0  # screen-reader users listen at 2.5-3.5x
 
 
 def _load(name: str):
@@ -105,13 +106,13 @@ def _fresh(name: str, mode: str = "--fresh") -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def _first_audio_ms(synth, text: str) -> float:
+def _first_audio_ms(synth, text: str, rate: float | None = None) -> float:
     """From the request to the first chunk ready, through the streaming synthesizer; then stop."""
-    from reader.speech.synthesizer import SpeechText
+    from reader.speech.synthesizer import SpeechText, SynthesisOptions
 
     sentences = [SpeechText(i, s, "en") for i, s in enumerate(_sentences(text))]
     t0 = time.perf_counter()
-    stream = synth.stream(sentences)
+    stream = synth.stream(sentences, SynthesisOptions(rate=rate))
     next(stream)
     ms = (time.perf_counter() - t0) * 1000
     synth.cancel()
@@ -139,6 +140,12 @@ def bench_pack(name: str) -> Iterator[dict]:
     yield row("first_audio_paragraph_ms",
               statistics.median(_first_audio_ms(synth, PARAGRAPH) for _ in range(RUNS)), "ms")
 
+    # A fast rate: the model does MODEL_RATE_MAX of it, the time stretch the rest (bench/bench_rate.py
+    # measures how intelligible that is).
+    yield row("first_audio_short_r3_ms",
+              statistics.median(_first_audio_ms(synth, SHORT, rate=FAST_RATE) for _ in range(RUNS)), "ms")
+    yield from _fast_rate_rows(pipeline, row)
+
     passes = RTF_PASSES.get(manifest.tier, 1)
     text = RUNNING_TEXT * passes
     rtfs = []
@@ -162,6 +169,28 @@ def bench_pack(name: str) -> Iterator[dict]:
     # The speaker encoder runs only when a voice is cloned from a recording; stock voices use none.
     for stage in ("speaker", "acoustic", "vocoder"):
         yield row(f"share_{stage}", totals[stage] / total, "fraction")
+
+
+def _fast_rate_rows(pipeline, row) -> Iterator[dict]:
+    """At FAST_RATE: the speed-up reached (audio at 1.0 over audio at FAST_RATE), the stretch's time per
+    chunk and the real-time factor (fewer model frames, but each second of speech has more text)."""
+    from reader.speech.prosody import Prosody
+
+    normal = fast = work = stretch = 0.0
+    chunks = 0
+    for sentence in RUNNING_TEXT:
+        normal += pipeline.render(sentence, lang="en")[1].audio_s
+        t0 = time.perf_counter()
+        for chunk in pipeline.synthesize(sentence, lang="en", prosody=Prosody(rate=FAST_RATE)):
+            chunks += 1
+            if chunk.last:
+                times = chunk.times
+        work += time.perf_counter() - t0
+        fast += times.audio_s
+        stretch += times.stretch_ms
+    yield row("r3_speedup", normal / fast, "x")
+    yield row("r3_stretch_ms_per_chunk", stretch / max(chunks, 1), "ms")
+    yield row("r3_rtf", work / fast, "x")
 
 
 def bench_speaker(name: str) -> Iterator[dict]:

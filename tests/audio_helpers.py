@@ -574,6 +574,117 @@ SCENARIOS = {"file": scenario_file, "no_output": scenario_no_output, "pause": sc
              "stop": scenario_stop, "order": scenario_order, "skip_seek": scenario_skip_seek,
              "lost": scenario_lost}
 
+
+# ------------------------------------------------------------------------------------------ idle close
+# The player closes its stream after `idle_close_seconds` with nothing to play; these shorten that time.
+
+def _raw_size(path: str) -> int:
+    return os.path.getsize(path) if os.path.exists(path) else 0
+
+
+IDLE_FIRST = (200.0, 2000.0, 0.3)  # chirp f0, f1, seconds: the sound before the idle spell
+IDLE_SECOND = (2000.0, 400.0, 0.3)  # and the one after it
+
+
+def scenario_idle_file(args: dict) -> dict:
+    """On the raw-file device: play a sound, let the player idle (`idle` s; None: never close), count the
+    bytes the device is given in a further `window` s, then play a second sound. Reopening the stream
+    truncates the device's file, so what was played before is copied to RAW.before first."""
+    raw, idle, window = args["raw"], args["idle"], args["window"]
+    rec = _Recorder()
+    player = rec.player(samplerate=STREAM_RATE, idle_close_seconds=idle)
+    player.start()
+    player.enqueue(Chunk(chirp(*IDLE_FIRST, STREAM_RATE), STREAM_RATE, 0))
+    player.end_of_stream()
+    first_finished = _wait(lambda: rec.finished, timeout=10)
+    if idle is None:
+        time.sleep(0.3)
+        closed = False
+    else:
+        closed = _wait(lambda: player.stats().idle_closes >= 1, timeout=idle + 5)
+    before, calls_before = _raw_size(raw), player.stats().callbacks
+    time.sleep(window)
+    after, calls_after = _raw_size(raw), player.stats().callbacks
+    running_while_idle = player.stats().running
+    shutil.copyfile(raw, raw + ".before")
+    player.enqueue(Chunk(chirp(*IDLE_SECOND, STREAM_RATE), STREAM_RATE, 1))
+    player.end_of_stream()
+    second_finished = _wait(lambda: len(rec.finished) >= 2, timeout=10)
+    position = _pos(player.position())
+    closed_again = idle is not None and _wait(lambda: player.stats().idle_closes >= 2, timeout=idle + 5)
+    stats = player.stats()
+    player.close()
+    return {"first_finished": first_finished, "closed": closed, "window_bytes": after - before,
+            "window_callbacks": calls_after - calls_before, "running_while_idle": running_while_idle,
+            "second_finished": second_finished, "finished_count": len(rec.finished), "position": position,
+            "closed_again": closed_again, "idle_closes": stats.idle_closes, "blocksize": stats.blocksize,
+            "reported": [p["sentence_id"] for _, p in rec.positions], "errors": len(rec.errors)}
+
+
+def scenario_idle_pause(args: dict) -> dict:
+    """Pause mid-sentence and stay paused past the idle time (the stream closes), then resume."""
+    idle = args["idle"]
+    rec = _Recorder()
+    with rec.player(samplerate=STREAM_RATE, idle_close_seconds=None) as player:
+        _warm(player)  # with nothing queued a short idle time would close the stream while it warms up
+        player._idle_close_seconds = idle  # test-only: the idle time from here on
+        player.enqueue(Chunk(chirp(300, 1500, 1.2, STREAM_RATE), STREAM_RATE, 0))
+        player.enqueue(Chunk(chirp(1500, 500, 0.6, OTHER_RATE), OTHER_RATE, 1))
+        player.end_of_stream()
+        _wait(lambda: player.position().played_total_seconds >= 0.5, timeout=8)
+        player.pause()
+        closed = _wait(lambda: player.stats().idle_closes >= 1, timeout=idle + 5)
+        held = _pos(player.position())
+        calls_before = player.stats().callbacks
+        time.sleep(0.5)
+        held_later = _pos(player.position())
+        callbacks_while_closed = player.stats().callbacks - calls_before
+        flags = (player.is_paused, player.is_playing, player.stats().running)
+        reported_before = len(rec.positions)
+        player.resume()
+        after = _pos(player.position())
+        finished = _wait(lambda: rec.finished, timeout=10)
+        time.sleep(0.2)
+    return {"closed": closed, "held": held, "held_later": held_later, "after": after,
+            "callbacks_while_closed": callbacks_while_closed, "flags": flags, "finished": finished,
+            "reported": [p["sentence_id"] for _, p in rec.positions],
+            "reported_after_resume": [p["sentence_id"] for _, p in rec.positions[reported_before:]],
+            "errors": len(rec.errors)}
+
+
+def scenario_idle_lost(args: dict) -> dict:
+    """The device disappears while the stream is closed for idling: the next enqueue() must not raise (nor
+    hang), the loss is reported as when a device dies mid-sentence, and resume() plays the new sound."""
+    script, folder, idle = args["script"], args["folder"], args["idle"]
+    rec = _Recorder()
+    with rec.player(samplerate=STREAM_RATE, idle_close_seconds=idle) as player:
+        player.enqueue(Chunk(tone(440, 0.3, STREAM_RATE), STREAM_RATE, 0))
+        player.end_of_stream()
+        first_finished = _wait(lambda: rec.finished, timeout=10)
+        closed = _wait(lambda: player.stats().idle_closes >= 1, timeout=idle + 5)
+        os.kill(int(Path(folder, "pulse.pid").read_text()), signal.SIGKILL)
+        time.sleep(0.2)
+        player.enqueue(Chunk(tone(660, 0.5, STREAM_RATE), STREAM_RATE, 1))
+        player.end_of_stream()
+        got_error = _wait(lambda: rec.errors, timeout=5)
+        error = rec.errors[0] if rec.errors else None
+        state = (player.is_paused, player.is_playing)
+        at_error = _pos(player.position())
+        subprocess.run(["bash", script, "stop", folder], capture_output=True, timeout=30)
+        subprocess.run(["bash", script, "start", folder], capture_output=True, timeout=60)
+        reported_before = len(rec.positions)
+        player.resume()
+        finished = _wait(lambda: len(rec.finished) >= 2, timeout=12)
+    return {"first_finished": first_finished, "closed": closed, "got_error": got_error,
+            "type": type(error).__name__, "message": error.message if error else None,
+            "error_sentence": getattr(error, "sentence_id", None), "state_after_error": state,
+            "at_error": at_error, "finished": finished,
+            "reported_after_resume": [p["sentence_id"] for _, p in rec.positions[reported_before:]]}
+
+
+SCENARIOS.update({"idle_file": scenario_idle_file, "idle_pause": scenario_idle_pause,
+                  "idle_lost": scenario_idle_lost})
+
 if __name__ == "__main__":
     result = SCENARIOS[sys.argv[1]](json.loads(sys.argv[2]) if len(sys.argv) > 2 else {})
     print(json.dumps(result), flush=True)

@@ -21,7 +21,7 @@ from reader.speech.acoustic import AcousticConfig, AcousticStage
 from reader.speech.errors import PackError
 from reader.speech.g2p import UnsupportedAlphabet
 from reader.speech.pipeline import Pipeline
-from reader.speech.prosody import Prosody, parse_style
+from reader.speech.prosody import MODEL_RATE_MAX, RATE_MAX, Prosody, parse_style
 from reader.speech.runtime import RunControl, load_session, run_session
 from reader.speech.speaker import SpeakerAudioError
 from reader.speech.synthesizer import SpeechText, SynthesisOptions, Synthesizer
@@ -352,7 +352,8 @@ def test_style_intensity_words_scale_the_effect():
     # Keywords combine, and the result stays in bounds.
     both = parse_style("slowly and loudly")
     assert both.rate < 1 and both.volume > 1
-    assert parse_style("extremely very fast fast fast quickly").rate <= 2.0
+    assert parse_style("extremely very fast fast fast quickly").rate <= RATE_MAX
+    assert parse_style("extremely fast fast fast fast fast fast fast quickly").rate == RATE_MAX
 
 
 def test_style_and_explicit_options_combine():
@@ -369,8 +370,10 @@ def test_rate_pitch_energy_and_volume_reach_the_model_and_the_audio(tiny, settin
     recorder.slow = lambda feeds: seen.append(feeds) or False
     pipeline.acoustic = AcousticStage(recorder, AcousticConfig.from_pack(pack))
     base, _ = pipeline.render("abc def ghi")
-    loud, _ = pipeline.render("abc def ghi", prosody=Prosody(rate=2.0, volume=1.5))
-    assert seen[0]["speed"][0] == pytest.approx(1.0) and seen[-1]["speed"][0] == pytest.approx(2.0)
+    loud, _ = pipeline.render("abc def ghi", prosody=Prosody(rate=1.5, volume=1.5))
+    assert seen[0]["speed"][0] == pytest.approx(1.0) and seen[-1]["speed"][0] == pytest.approx(1.5)
+    pipeline.render("abc def ghi", prosody=Prosody(rate=3.0))
+    assert seen[-1]["speed"][0] == pytest.approx(MODEL_RATE_MAX)  # the audio is time-stretched for the rest
     assert np.abs(loud).max() > np.abs(base).max() * 1.3
     assert np.abs(loud).max() < 1.0  # the soft limiter keeps loud speech inside full scale
     frames = pipeline.acoustic.infer(pipeline.pieces("abc")[0].ids, pipeline.voice(None))

@@ -13,6 +13,8 @@ import pytest
 
 from tests.audio_helpers import (
     FILE_SENTENCES,
+    IDLE_FIRST,
+    IDLE_SECOND,
     ORDER_SECONDS,
     ORDER_TONES,
     PACED_SCRIPT,
@@ -121,6 +123,44 @@ def test_the_samples_synthesized_are_the_samples_played(tmp_path):
     assert not played[at + result["blocksize"]:].any(), "sound after the end of the stream"
 
 
+# How long the idle tests let a player idle before it closes its stream (the product waits 3 s; on the file
+# device every idle second is ~100 MB of zeros).
+TEST_IDLE_SECONDS = 0.2
+
+
+def test_an_idle_player_stops_writing_and_plays_the_next_sound_in_full(tmp_path):
+    """The unpaced file device calls a running stream flat out. After the idle time the stream must be
+    closed: nothing more reaches the file in a 2 s window. A sound enqueued then opens it again and is
+    played bit for bit, and its on_finished fires. The same scenario with idle closing switched off is the
+    control: it shows the window would have been filled with zeros."""
+    control_env, _ = file_device_env(tmp_path / "control")
+    control = run_scenario("idle_file", control_env, raw=str(tmp_path / "control" / "out.raw"), idle=None,
+                           window=0.2)
+    assert control["window_bytes"] > 100_000 and control["running_while_idle"], control
+
+    env, raw = file_device_env(tmp_path / "idle")
+    result = run_scenario("idle_file", env, raw=str(raw), idle=TEST_IDLE_SECONDS, window=2.0)
+    assert result["first_finished"] and result["closed"], result
+    assert result["window_bytes"] == 0 and result["window_callbacks"] == 0, result
+    assert result["running_while_idle"] is False
+    assert result["second_finished"] and result["finished_count"] == 2 and result["errors"] == 0, result
+    assert result["reported"] == [0, 1]
+    assert result["position"] == {"sentence_id": 1, "sample": round(IDLE_SECOND[2] * STREAM_RATE),
+                                  "seconds": pytest.approx(IDLE_SECOND[2]),
+                                  "total": pytest.approx(IDLE_FIRST[2] + IDLE_SECOND[2])}
+    assert result["closed_again"] and result["idle_closes"] == 2, "the reopened stream did not close again"
+
+    # ALSA's file plugin truncates its file when the stream is opened again: before and after the idle
+    # spell are two files.
+    for path, signal in ((raw.with_name("out.raw.before"), IDLE_FIRST), (raw, IDLE_SECOND)):
+        played, expected = np.fromfile(path, dtype="<f4"), chirp(*signal, STREAM_RATE)
+        sound = np.flatnonzero(played)
+        assert len(sound), f"no sound in {path.name}"
+        start = sound[0]
+        assert np.array_equal(played[start:start + len(expected)], expected), f"{signal} not played in full"
+        assert not played[start + len(expected):].any(), f"sound after {signal}"
+
+
 # ------------------------------------------------------------------------------------------ paced device
 
 
@@ -164,6 +204,29 @@ def test_stop_is_silent_quickly(shared_paced_device):
     # called, one block in flight, and the 3 ms fade.
     slack = result["blocksize"] / result["rate"] + 0.003 + 0.003
     assert sound_end <= result["written"] + slack, (sound_end, result["written"])
+
+
+def test_a_pause_past_the_idle_time_closes_the_stream_and_resume_goes_on_from_the_same_sample(
+        shared_paced_device):
+    mark = shared_paced_device.mark()
+    result = run_scenario("idle_pause", shared_paced_device.env, idle=TEST_IDLE_SECONDS)
+    assert result["closed"], "a paused player did not close its stream"
+    held = result["held"]
+    assert result["held_later"] == held, "the position moved while closed"
+    after = result["after"]  # just after resume(): a few frames on at most
+    assert after["sentence_id"] == held["sentence_id"] and 0 <= after["total"] - held["total"] < 0.05
+    assert result["callbacks_while_closed"] == 0
+    assert result["flags"] == [True, False, False]  # is_paused, is_playing, stream running
+    assert 0.45 <= held["total"] <= 0.9 and held["sentence_id"] == 0
+    assert result["finished"] and result["reported"] == [0, 1] and result["errors"] == 0
+
+    expected = np.concatenate([chirp(300, 1500, 1.2, RECORDING_RATE), chirp(1500, 500, 0.6, RECORDING_RATE)])
+    placed = assert_continuous(shared_paced_device.recording_since(mark), expected)
+    assert abs(placed[0][0]) <= CONTINUITY_SECONDS * RECORDING_RATE, "the start was not played"
+    end = placed[-1][0] + placed[-1][1]
+    assert abs(end - len(expected)) <= CONTINUITY_SECONDS * RECORDING_RATE, "the end was not played"
+    resumed = [offset for offset, _ in placed if abs(offset / RECORDING_RATE - held["total"]) < 0.05]
+    assert resumed and abs(resumed[0] / RECORDING_RATE - held["total"]) <= CONTINUITY_SECONDS, (placed, held)
 
 
 def test_positions_follow_the_sound_not_the_synthesis(shared_paced_device):
@@ -228,6 +291,18 @@ def test_a_device_that_dies_pauses_the_reading_where_it_was(paced_device):
     assert first["sentence_id"] == at["sentence_id"]
     assert 0 <= first["total"] - at["total"] < 0.1
     assert result["reported_after_resume"][-1] == 2
+
+
+def test_a_device_lost_while_the_stream_idles_is_reported_at_the_next_sound(paced_device):
+    result = run_scenario("idle_lost", paced_device.env, script=str(PACED_SCRIPT),
+                          folder=str(paced_device.folder), idle=TEST_IDLE_SECONDS)
+    assert result["first_finished"] and result["closed"]
+    assert result["got_error"] and result["type"] == "DeviceLost", result
+    # Nothing of the new sentence was heard: the reading is paused at the end of the one before it.
+    assert result["message"] == DEVICE_LOST_AT.format(number=1) and result["error_sentence"] == 0
+    assert result["at_error"]["sentence_id"] == 0
+    assert result["state_after_error"] == [True, False]  # is_paused, is_playing
+    assert result["finished"] and result["reported_after_resume"] == [1]
 
 
 # ------------------------------------------------------------------------------------------ no stream

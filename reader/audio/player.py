@@ -37,6 +37,13 @@ RUNS_KEPT = 1024
 DEFAULT_HISTORY_SECONDS = 300.0
 # An output latency reported above this is nonsense from a host API; fall back to the stream's latency.
 MAX_SANE_DELAY_SECONDS = 2.0
+# After this long with nothing to play (or paused) the stream is closed, so its callback stops running: on
+# a device without a clock (ALSA's file plugin) a running callback stream is called flat out and writes
+# gigabytes of zeros on a busy core, and on real hardware it holds the device and keeps the card awake.
+# The next enqueue() or resume() opens it again in a few ms (bench: restart_ms; budget 50 ms), so a short
+# idle time costs little; 3 s outlasts the usual wait for the next sentence of a reading, which the stream
+# then bridges without closing.
+IDLE_CLOSE_SECONDS = 3.0
 
 PORTAUDIO_MISSING = "The audio library PortAudio is missing; install it with: apt-get install libportaudio2."
 NO_DEVICE = ("No audio output device was found; connect speakers or headphones, "
@@ -101,6 +108,8 @@ class PlayerStats:
     callback_seconds: float  # time spent inside the callback, summed
     status_flags: int  # callbacks that reported an underflow or another PortAudio status flag
     cuts: int  # times the callback cut the sound short (stop, skip, seek, pause)
+    idle_closes: int = 0  # times the stream was closed for having nothing to play
+    running: bool = False  # a stream is open and started (its callback is being called)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +157,10 @@ class Player:
     them at its next call. on_position, on_error and on_finished are called from the player's notifier
     thread, never from the audio callback; they must not block for long.
 
+    After `idle_close_seconds` with nothing to play, or paused, the notifier thread closes the stream (None:
+    never), so no callback runs; enqueue(), resume(), seek() and end_of_stream() open it again, and
+    positions, pause and errors are the same as if it had stayed open.
+
     `samplerate` is the rate the chunks will come at (the voice pack's): the stream opens at it when the
     device takes it, else at the device's default rate, and chunks at any other rate are resampled.
     """
@@ -162,6 +175,7 @@ class Player:
         *,
         samplerate: int | None = None,
         history_seconds: float | None = DEFAULT_HISTORY_SECONDS,
+        idle_close_seconds: float | None = IDLE_CLOSE_SECONDS,
     ) -> None:
         self._device = device
         self._latency = latency
@@ -170,6 +184,7 @@ class Player:
         self._on_finished = on_finished
         self._preferred_rate = samplerate
         self._history_seconds = history_seconds
+        self._idle_close_seconds = idle_close_seconds
 
         self._sd: Any = None
         self._np: Any = None
@@ -206,6 +221,14 @@ class Player:
         self._cuts = 0
         self._fade: Any = None
         self._scratch: Any = None
+
+        # Idle close (under the lock). enqueue(), resume(), seek() and end_of_stream() count as activity,
+        # and activity during a quiet spell cancels its close.
+        self._idle_closed = False  # no stream because there was nothing to play; the next sound opens one
+        self._reopen_failed = False  # opening it again failed: the notifier reports a lost device
+        self._activity = 0
+        self._quiet: tuple[float, int] | None = None  # (since when, activity then); the notifier's own
+        self._idle_closes = 0
 
         # Stream failure, set from PortAudio's finished callback.
         self._closing_stream = False
@@ -272,20 +295,35 @@ class Player:
         channels = self._pick_channels(info)
         rate = self._pick_rate(info, channels)
         blocksize = _blocksize(rate)
+        # Set before the stream starts (its callback reads them), put back if it does not: the queue is
+        # at the old rate until _reopen_stream() converts it, and the old clock tells what was heard.
+        kept = (self._rate, self._channels, self._blocksize, self._fade, self._scratch, self._last_block)
         self._rate, self._channels, self._blocksize = rate, channels, blocksize
         fade_frames = max(1, round(FADE_SECONDS * rate))
         np = self._np
         self._fade = np.linspace(1.0, 0.0, fade_frames, dtype=np.float32).reshape(-1, 1)
         self._scratch = np.zeros((fade_frames, 1), dtype=np.float32)
+        self._last_block = None
+        try:
+            self._start_stream()
+        except AudioError:
+            self._rate, self._channels, self._blocksize, self._fade, self._scratch, self._last_block = kept
+            raise
+        logger.debug("output stream: %d Hz, %d channel(s), %d frames a block, %.1f ms latency",
+                     rate, channels, blocksize, self._stream_latency * 1000)
+
+    def _start_stream(self) -> None:
+        """Open and start a stream with the settings picked by _open_stream() (AudioError if it fails)."""
+        sd = self._sd
         self._closing_stream = False
         self._stream_failed = False
         self._failed_at = None
         self._callback_error = None
-        self._last_block = None
+        self._idle_closed = False
         try:
             stream = sd.OutputStream(
-                device=self._device, samplerate=rate, channels=channels, dtype="float32",
-                blocksize=blocksize, latency=self._latency, callback=self._callback,
+                device=self._device, samplerate=self._rate, channels=self._channels, dtype="float32",
+                blocksize=self._blocksize, latency=self._latency, callback=self._callback,
                 finished_callback=self._stream_finished,
             )
         except (sd.PortAudioError, ValueError) as exc:
@@ -298,8 +336,6 @@ class Player:
             raise AudioError(DEVICE_BUSY) from exc
         self._stream = stream
         self._stream_latency = float(stream.latency)
-        logger.debug("output stream: %d Hz, %d channel(s), %d frames a block, %.1f ms latency",
-                     rate, channels, blocksize, self._stream_latency * 1000)
 
     def _pick_channels(self, info: dict) -> int:
         try:
@@ -321,6 +357,7 @@ class Player:
 
     def _close_stream(self) -> None:
         stream, self._stream = self._stream, None
+        self._idle_closed = False
         if stream is None:
             return
         self._closing_stream = True
@@ -372,12 +409,14 @@ class Player:
             self._list_frames += len(frames)
             self._remember(segment)
             self._queue.append(segment)
+            self._wake()
 
     def end_of_stream(self) -> None:
         """No more chunks are coming: on_finished fires once everything queued has been heard."""
         with self._lock:
             self._eos_token += 1  # before the flag: the callback reads the flag, then the token
             self._eos = True
+            self._wake()  # the callback is what notices that everything queued has been played
 
     def pause(self) -> None:
         """Stop feeding sound; the position stays exactly where the sound stopped."""
@@ -385,12 +424,14 @@ class Player:
 
     def resume(self) -> None:
         """Go on from the paused sample; after a device failure, reopen the device first (AudioError if
-        it is still missing)."""
+        it is still missing). A device that went away while the stream was closed for idling is reported
+        through on_error (DeviceLost), as when it fails mid-sentence."""
         with self._lock:
-            if self._started and self._stream is None:
+            if self._started and self._stream is None and not self._idle_closed:
                 self._reopen_stream()
                 self.error = None
             self._paused = False
+            self._wake()
 
     def _reopen_stream(self) -> None:
         """Open the device again after it failed, at the rate the queued audio is at if it takes it;
@@ -471,6 +512,7 @@ class Player:
             self._reported_sentence = None
             self._queue = collections.deque(segments)
             self._generation = generation
+            self._wake()
 
     def _remember(self, segment: _Segment) -> None:
         self._history.append(segment)
@@ -516,7 +558,8 @@ class Player:
 
     def stats(self) -> PlayerStats:
         return PlayerStats(self._rate, self._channels, self._blocksize, self._stream_latency,
-                           self._callbacks, self._callback_seconds, self._status_flags, self._cuts)
+                           self._callbacks, self._callback_seconds, self._status_flags, self._cuts,
+                           self._idle_closes, self._stream is not None)
 
     def _unheard_frames(self, generation: int) -> float:
         """Frames of this generation handed to the device and not heard yet."""
@@ -649,9 +692,10 @@ class Player:
                 logger.exception("player notifier failed")
 
     def _tick(self) -> None:
-        if self._stream_failed and self._stream is not None:
+        if (self._stream_failed and self._stream is not None) or self._reopen_failed:
             self._device_lost()
             return
+        self._close_when_idle()
         position, heard_now = self._heard_position()
         if heard_now and position.sentence_id != self._reported_sentence:
             self._reported_sentence = position.sentence_id
@@ -664,9 +708,88 @@ class Player:
             if self._on_finished is not None:
                 self._on_finished()
 
+    # ----------------------------------------------------------------------------------- idle close
+
+    def _wake(self) -> None:
+        """(Under the lock.) Something new for the callback: count it, and open the stream again if it was
+        closed for idling and there is sound to play. A device that does not open is a lost device,
+        reported by the notifier as if it had failed mid-sentence; the caller gets no exception."""
+        self._activity += 1
+        if not self._idle_closed or self._paused or not self._started:
+            return
+        try:
+            # The same device and settings as before: no device query, so this takes milliseconds.
+            self._start_stream()
+            return
+        except AudioError as exc:
+            logger.info("opening the output stream again failed (%s); trying the device afresh", exc)
+        self._base = self.position()  # a fresh open forgets the old stream's clock; keep the place
+        try:
+            self._reopen_stream()  # the device may have changed: pick its rate again
+        except AudioError as exc:
+            logger.info("the output device did not open: %s", exc)
+            self._idle_closed = False
+            self._reopen_failed = True
+
+    def _has_work(self) -> bool:
+        """Whether the callback still has something to do: sound to play or to fade out, a pause or an end
+        of stream it has not acted on, or sound it wrote that is not heard yet."""
+        generation = self._generation
+        if self._paused:
+            if not self._cb_paused:
+                return True
+        elif self._queue or self._cur is not None:
+            return True
+        elif self._eos:
+            key = (generation, self._eos_token)
+            drained = self._drained
+            if drained is None or drained[:2] != key or self._fired != key:
+                return True  # on_finished comes from the callback noticing the end, then being heard
+        return self._unheard_frames(generation) > 0
+
+    def _close_when_idle(self) -> None:
+        """Close the stream after `idle_close_seconds` of nothing to do, here in the notifier thread under
+        the lock (PortAudio cannot close a stream from its own callback).
+
+        Closed, not stopped: Pa_StartStream of PortAudio 19.6 on ALSA never returns when the device went
+        away while the stream was stopped (the failed start in its audio thread leaves a mutex locked),
+        while opening a stream on a missing device fails at once. A closed stream also lets other
+        programs have the device. Reopening costs a few ms more than a start (bench: restart_ms)."""
+        if self._idle_close_seconds is None or self._stream is None:
+            self._quiet = None
+            return
+        if self._has_work():
+            self._quiet = None
+            return
+        now, activity = time.monotonic(), self._activity
+        if self._quiet is None or self._quiet[1] != activity:
+            self._quiet = (now, activity)
+            return
+        if now - self._quiet[0] < self._idle_close_seconds:
+            return
+        with self._lock:
+            # An enqueue() (or resume...) since the quiet spell began may be being played right now, in a
+            # callback that has taken it off the queue and not yet recorded it: do not close then.
+            if (self._activity != activity or self._stream is None or self._stream_failed
+                    or self._has_work()):
+                return
+            self._close_stream()
+            self._idle_closed = True
+            self._idle_closes += 1
+            if self._cur is not None:
+                # Paused in the middle of a chunk: the callback is gone, so put the rest of the chunk back
+                # at the head of the queue (where a reopen at another rate converts it, too).
+                self._queue.appendleft(dataclasses.replace(self._cur, start=self._cur_pos))
+                self._cur, self._cur_pos = None, 0
+        self._quiet = None
+        logger.debug("output stream closed after %.1f s with nothing to play", self._idle_close_seconds)
+
+    # ----------------------------------------------------------------------------------- device lost
+
     def _device_lost(self) -> None:
         """Keep the place being heard, pause there, release the dead stream and tell the app."""
         with self._lock:
+            self._reopen_failed = False
             if self._callback_error is not None:
                 logger.error("the audio callback failed", exc_info=self._callback_error)
             generation = self._generation

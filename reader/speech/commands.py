@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -18,6 +19,25 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 STYLE_HELP = ("a style instruction in English or Chinese, e.g. 'read slowly and softly', 'sadly', 'excited', "
               "'慢一点', '悲伤地', 'a bit faster'; it changes prosody only (rate, pitch, emphasis, volume), "
               "not the voice itself")
+
+
+def _number(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not math.isfinite(x):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number")
+    return x
+
+
+def _check_rate(rate: float | None) -> None:
+    """The rate range is the app's (reader.speech.prosody), said in one sentence when it is left."""
+    from reader.speech.prosody import RATE_MAX, RATE_MIN
+
+    if rate is not None and not RATE_MIN <= rate <= RATE_MAX:
+        raise InputError(f"The rate {rate:g} is out of range: choose a rate from {RATE_MIN:g} to {RATE_MAX:g} "
+                         "(1.0 is the voice's own pace, 2.0 twice as fast).")
 
 
 def _factor(low: float, high: float) -> Callable[[str], float]:
@@ -35,6 +55,8 @@ def _factor(low: float, high: float) -> Callable[[str], float]:
 
 def register(subparsers: Any) -> dict[str, Handler]:
     """Add `say` and `packs` to the CLI's subparsers; returns {command: handler}."""
+    from reader.speech.prosody import RATE_MAX, RATE_MIN
+
     p = subparsers.add_parser(
         "say", help="speak text aloud (or write it to a WAV file)",
         description="Speak TEXT (or a file) with an on-device voice. English goes to the fast voice and text "
@@ -46,7 +68,8 @@ def register(subparsers: Any) -> dict[str, Handler]:
                                    "or the name of an enrolled family voice (its preset; unlocks the vault)")
     p.add_argument("--pack", help="the voice pack to use (default: by language)")
     p.add_argument("--lang", choices=("auto", "en", "zh"), default="auto", help="language (default: per sentence)")
-    p.add_argument("--rate", type=_factor(0.5, 2.0), help="speed, 1.0 normal, 1.5 faster (0.5-2)")
+    p.add_argument("--rate", type=_number, help=f"speed, 1.0 normal, 2.0 twice as fast ({RATE_MIN:g}-{RATE_MAX:g}, the "
+                                                "reader's range); the pitch stays")
     p.add_argument("--pitch", type=_factor(0.7, 1.5), help="pitch factor, 1.0 normal (0.7-1.5); on the fast "
                                                           "voice it is a resampling shift that moves the formants too")
     p.add_argument("--volume", type=_factor(0.0, 2.0), help="loudness factor, 1.0 normal (0-2)")
@@ -107,6 +130,7 @@ def _enrolled_voice(args: argparse.Namespace, settings: Settings, synth: Any, na
 def cmd_say(args: argparse.Namespace, settings: Settings) -> int:
     from reader.speech.synthesizer import Synthesizer, SynthesisOptions
 
+    _check_rate(args.rate)
     sentences = _sentences(args, settings)
     if not sentences:
         raise InputError("There is nothing to say: the text has no words.")

@@ -15,9 +15,10 @@ import numpy as np
 from reader.settings import DEFAULT_MAX_TOKENS
 from reader.speech.acoustic import AcousticFrames, AcousticStage, VoiceCondition
 from reader.speech.errors import PackError
-from reader.speech.prosody import NEUTRAL, Prosody
+from reader.speech.prosody import MODEL_RATE_MAX, NEUTRAL, Prosody, model_part
 from reader.speech.runtime import RunControl, SessionPool
 from reader.speech.speaker import SpeakerStage
+from reader.speech.stretch import TimeStretch
 from reader.speech.vocoder import VocoderStage, WindowPlan
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,8 @@ LIMIT_KNEE = 0.8
 # Piper's ids are [^, _, p1, _, ..., pn, _, $]: 2n + 3 ids for n phonemes.
 PIPER_IDS_PER_PHONEME = 2
 PIPER_EXTRA_IDS = 3
+# A piece whose audio is within 2% of the asked rate is not time-stretched (nobody hears 2%).
+STRETCH_TOLERANCE = 0.02
 
 
 @dataclass
@@ -43,6 +46,7 @@ class StageTimes:
     text_ms: float = 0.0  # normalize + g2p + ids
     acoustic_ms: float = 0.0
     vocoder_ms: float = 0.0
+    stretch_ms: float = 0.0  # time-stretching for fast rates
     load_ms: float = 0.0  # stage files loaded during this sentence (lazy loads, memory budget)
     wall_ms: float = 0.0  # all work for the sentence, not counting time waiting for the player
     audio_s: float = 0.0
@@ -55,8 +59,9 @@ class StageTimes:
 
     def as_dict(self) -> dict[str, float]:
         return {"speaker_ms": self.speaker_ms, "text_ms": self.text_ms, "acoustic_ms": self.acoustic_ms,
-                "vocoder_ms": self.vocoder_ms, "load_ms": self.load_ms, "wall_ms": self.wall_ms,
-                "audio_s": self.audio_s, "first_audio_ms": self.first_audio_ms, "rtf": self.rtf}
+                "vocoder_ms": self.vocoder_ms, "stretch_ms": self.stretch_ms, "load_ms": self.load_ms,
+                "wall_ms": self.wall_ms, "audio_s": self.audio_s, "first_audio_ms": self.first_audio_ms,
+                "rtf": self.rtf}
 
 
 @dataclass(frozen=True)
@@ -138,6 +143,11 @@ class Pipeline:
         self.punctuation = punctuation
         self.dictionary = dictionary
         self.pool = pool
+        # Rate: the acoustic model shortens its durations up to model_rate_max, the audio is
+        # time-stretched for the rest (and for what the model fell short of). time_stretch=False asks the
+        # model for the whole rate (the old way, kept for the benchmark's comparison).
+        self.model_rate_max = MODEL_RATE_MAX
+        self.time_stretch = True
         self._voice_cache: dict[str, VoiceCondition] = {}
 
     @classmethod
@@ -316,14 +326,17 @@ class Pipeline:
         # formants move with it (a smaller or larger "head"), as in any resampling pitch shift.
         resample_pitch = not self.acoustic.has_f0 and abs(prosody.pitch - 1.0) > 1e-3
         fade = max(1, int(FADE_S * sr))
-        pause = np.zeros(int(PIECE_PAUSE_S * sr), np.float32)
+        # The clause pause shortens with a fast rate like everything else (a slow rate keeps it).
+        pause = np.zeros(int(PIECE_PAUSE_S / max(prosody.rate, 1.0) * sr), np.float32)
         index = 0
         produced = 0
         for p_index, piece in enumerate(pieces):
             if control is not None:
                 control.check()
             t0 = time.perf_counter()
-            frames = self.acoustic.infer(piece.ids, voice, prosody,
+            asked = dataclasses.replace(prosody, rate=model_part(prosody.rate, self.model_rate_max)) \
+                if self.time_stretch else prosody
+            frames = self.acoustic.infer(piece.ids, voice, asked,
                                          length_factor=prosody.pitch if resample_pitch else 1.0, control=control)
             times.acoustic_ms += (time.perf_counter() - t0) * 1000
             resampler = None
@@ -331,6 +344,10 @@ class Pipeline:
                 import soxr
 
                 resampler = soxr.ResampleStream(sr * prosody.pitch, sr, 1, dtype="float32")
+            # The rest of the rate, and what the model fell short of: one stretch across the piece's
+            # windows, so their joins stay as smooth as the audio inside them.
+            speed = prosody.rate / frames.rate if self.time_stretch else 1.0
+            stretcher = TimeStretch(speed, sr) if abs(speed - 1.0) > STRETCH_TOLERANCE else None
             windows = self.vocoder.windows(frames) if stream else [(0, frames.n_frames)]
             parts = self._decode(frames, windows, control, times)
             for w_index, samples in enumerate(parts):
@@ -338,6 +355,10 @@ class Pipeline:
                 final = last_window and p_index == len(pieces) - 1
                 if resampler is not None:
                     samples = resampler.resample_chunk(samples, last=last_window)
+                if stretcher is not None:
+                    t0 = time.perf_counter()
+                    samples = stretcher.process(samples, last=last_window)
+                    times.stretch_ms += (time.perf_counter() - t0) * 1000
                 samples = np.array(samples, dtype=np.float32)
                 if w_index == 0:
                     _fade(samples, fade, out=False)

@@ -11,9 +11,16 @@ import math
 import re
 from dataclasses import dataclass
 
-# Bounds that keep the voices intelligible (Kokoro's speed and Piper's length scale misbehave beyond
-# about 2x; F0 scaled past +-50% leaves the range the models were trained on).
-RATE_RANGE = (0.5, 2.0)
+# One rate range everywhere (the app's keys, `reader say --rate`): screen-reader users listen at 2.5-3.5x.
+RATE_MIN, RATE_MAX, RATE_STEP = 0.5, 3.5, 0.1
+RATE_RANGE = (RATE_MIN, RATE_MAX)
+# The part of a fast rate the acoustic models do themselves, by shortening their durations; the rest is
+# done by time-stretching their audio at the same pitch (reader.speech.stretch). Past about 2x Kokoro's
+# speed and Piper's length scale squeeze phonemes to one frame and drop them (Piper asked for 3.5x
+# reaches only 1.9x, its words run together); see bench/bench_rate.py for the recognizer's word error
+# rate by split.
+MODEL_RATE_MAX = 1.6
+# F0 scaled past +-50% leaves the range the models were trained on.
 PITCH_RANGE = (0.7, 1.5)
 ENERGY_RANGE = (0.5, 1.5)
 VOLUME_RANGE = (0.0, 2.0)
@@ -157,6 +164,12 @@ def describe(prosody: Prosody) -> str:
     """'rate 0.80, pitch 1.00, ...' for logs and the debug panel."""
     return ", ".join(f"{name} {value:.2f}" for name, value in zip(("rate", "pitch", "energy", "volume"),
                                                                _values(prosody)))
+
+
+def model_part(rate: float, model_max: float = MODEL_RATE_MAX) -> float:
+    """How much of `rate` the acoustic model is asked for: all of a slow or moderate rate, at most
+    `model_max` of a fast one (the audio is time-stretched for the rest)."""
+    return min(rate, model_max)
 
 
 def semitones(factor: float) -> float:
