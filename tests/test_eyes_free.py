@@ -106,6 +106,7 @@ def test_a_first_run_is_heard_from_the_first_frame(paced_device, reader_home, tm
         term.wait_for("Open a file")
         term.keys("C-u")
         term.type("/no/such/file.txt")
+        term.wait_for("/no/such/file.txt")
         ear.heard_after(term, "Enter", what="a missing file in the Open dialog")
         term.wait_for("There is no file /no/such/file.txt")
         ear.heard_after(term, "Escape", what="closing the Open dialog")

@@ -33,8 +33,10 @@ class Terminal:
         self.socket = ["-L", name]
         exports = " ".join(f"{k}={v}" for k, v in env.items())
         pipe = f"{stdin} | " if stdin else ""
-        # The exit status is shown after the reader ends, so a crash is on the screen.
-        command = f"{pipe}env {exports} {READER} {' '.join(args)}; echo READER-EXIT-$?; sleep 60"
+        # The exit status is shown after the reader ends, so a crash is on the screen. The reader starts
+        # half a second late: tmux sizes a detached session's pane just after starting its command, and
+        # an app that read the size before that (80x24) and missed the SIGWINCH drew a partial screen.
+        command = f"sleep 0.5; {pipe}env {exports} {READER} {' '.join(args)}; echo READER-EXIT-$?; sleep 60"
         subprocess.run(["tmux", *self.socket, "new-session", "-d", "-s", name, "-x", "120", "-y", "36",
                         command], check=True)
 

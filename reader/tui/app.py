@@ -206,8 +206,11 @@ class ReaderApp(App[int]):
                 self.load_source(last, None)
             else:
                 self._message("No document is open.")
-                self.action_open(intro="Welcome to the reader. No document is open yet. Press Escape, then c "
-                                       "to read the clipboard, or F1 for help; or open a file now.")
+                # After the first frame: a screen pushed before it sometimes never got its full paint
+                # (only the Open field was drawn, over a blank terminal).
+                self.call_after_refresh(self.action_open, intro="Welcome to the reader. No document is open "
+                                        "yet. Press Escape, then c to read the clipboard, or F1 for help; or "
+                                        "open a file now.")
 
     def on_unmount(self) -> None:
         logging.getLogger("reader").removeHandler(self._log_handler)

@@ -280,6 +280,8 @@ class OpenScreen(_InputDialog):
             self.dismiss(str(Path(value).expanduser()))
         elif value:
             self._hint(f"There is no file {value}; check the path (Tab completes).")
+        else:
+            self._hint("Type the path of a file first, or press Escape to go back.")
 
 
 class ExportScreen(_Dialog):
