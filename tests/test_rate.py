@@ -3,7 +3,6 @@ duration right, streamed without clicks), and real speech at 3x lasting a third 
 
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import wave
@@ -15,13 +14,13 @@ from models.tiny_packs import make_tiny_pack
 from reader.settings import Settings
 from reader.speech import packs
 from reader.speech.acoustic import model_rate
-from reader.speech.commands import register
 from reader.speech.pipeline import PIECE_PAUSE_S, Pipeline
 from reader.speech.prosody import MODEL_RATE_MAX, RATE_MAX, RATE_MIN, RATE_STEP, Prosody, model_part
 from reader.speech.stretch import TimeStretch, time_stretch
 from reader.speech.vocoder import WindowPlan
 from tests.conftest import ROOT
 from tests.speakers import pack_dir
+from tests.test_say import _parse
 
 SR = 22_050
 
@@ -72,14 +71,6 @@ def test_one_rate_range_reaches_three_and_a_half():
     assert Prosody(rate=9.0).clamped().rate == RATE_MAX and Prosody(rate=0.1).clamped().rate == RATE_MIN
     # The model does a slow or moderate rate itself, at most MODEL_RATE_MAX of a fast one.
     assert model_part(0.7) == 0.7 and model_part(1.3) == 1.3 and model_part(3.5) == MODEL_RATE_MAX
-
-
-def _parse(*argv: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="reader")
-    handlers = register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(list(argv))
-    args.handler = handlers[args.command]
-    return args
 
 
 def test_say_rate_three_and_a_half_writes_fast_speech(tmp_path, reader_home):
