@@ -40,6 +40,8 @@ _KIND_NAMES = {
     "zh": {BlockKind.HEADING: "{level}级标题", BlockKind.LIST_ITEM: "列表项",
            BlockKind.TABLE_CELL: "表格", BlockKind.CAPTION: "图注"},
 }
+# Said before a link or an image inside a sentence (structure verbosity "all").
+_SPAN_NAMES = {"en": {"link": "link, ", "image": "image, "}, "zh": {"link": "链接，", "image": "图片，"}}
 SCOPES = ("all documents", "this document")
 
 
@@ -169,7 +171,7 @@ class ReadingSession:
             return
         from reader.speech.synthesizer import SpeechText
 
-        item = self._speech_items(index, index + 1)[0]
+        item = self._speech_items(index, index + 1, labels=False)[0]  # the prefix says what it starts
         if prefix:
             self._emit("message", prefix)
             item = SpeechText(item.id, f"{prefix} {item.text}", item.lang)
@@ -476,7 +478,7 @@ class ReadingSession:
 
     def cycle_structure(self) -> str:
         """How much of the document's structure is announced: off, headings, all (headings with their
-        level, list items, table cells, captions)."""
+        level, list items, table cells, captions, links and images)."""
         level = STRUCTURE_LEVELS[(STRUCTURE_LEVELS.index(self.settings.structure) + 1) % len(STRUCTURE_LEVELS)]
         self.settings = self.settings.with_(structure=level)
         try:
@@ -485,7 +487,7 @@ class ReadingSession:
             self._emit("error", f"Could not save the settings ({exc.strerror}); the change holds until you quit.")
         self._emit("settings", data=self.settings)
         names = {"off": "off", "headings": "headings only",
-                 "all": "headings with their level, list items, table cells and captions"}
+                 "all": "headings with their level, list items, table cells, captions, links and images"}
         self.announce(f"Structure announcements: {names[level]}.")
         return level
 
@@ -577,17 +579,43 @@ class ReadingSession:
     def _ensure_player(self) -> Any:
         return self.channel.player()
 
-    def _speech_items(self, start: int, end: int | None = None) -> list[Any]:
+    def _speech_items(self, start: int, end: int | None = None, *, labels: bool = True) -> list[Any]:
         """The sentences as the voice gets them, each block's first sentence led by what kind of block
-        it is ("Heading level 2. ...") when the structure verbosity says so."""
+        it is ("Heading level 2. ...") and links and images named where they start ("link, Home"),
+        when the structure verbosity says so."""
         from reader.speech.synthesizer import SpeechText
 
         items = []
         for i, s in enumerate(self.sentences[start:end], start):
-            label = self._entering(i)
-            text = f"{label} {s.text}" if label else s.text
+            label = self._entering(i) if labels else ""
+            text = self._with_spans(i)
+            text = f"{label} {text}" if label else text
             items.append(SpeechText(s.id, text, s.lang if self.lang == "auto" else self.lang))
         return items
+
+    def _with_spans(self, index: int) -> str:
+        """The sentence's text with "link," or "image," said before each link and image in it, as NVDA
+        does in browse mode (structure verbosity "all" only)."""
+        s = self.sentences[index]
+        block = self.document.blocks[s.block]
+        if self.settings.structure != "all" or not block.spans:
+            return s.text
+        if self.document.text[s.start:s.end] != s.text:
+            return s.text  # not a plain slice of the document: offsets would not line up
+        from reader.text.sentences import detect_lang
+
+        lang = s.lang if s.lang != "auto" else detect_lang(s.text)
+        names = _SPAN_NAMES.get(lang, _SPAN_NAMES["en"])
+        text = s.text
+        # From the end, so earlier offsets stay valid; a span that began in an earlier sentence is
+        # named where this sentence starts.
+        for span in sorted(block.spans, key=lambda sp: sp.start, reverse=True):
+            start, end = block.start + span.start, block.start + span.end
+            if end <= s.start or start >= s.end:
+                continue
+            at = max(start, s.start) - s.start
+            text = text[:at] + names[span.kind] + text[at:]
+        return text
 
     def play(self) -> None:
         """Read from the current sentence to the end (or resume after a pause)."""

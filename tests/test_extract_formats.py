@@ -131,6 +131,7 @@ def test_html_blocks(tmp_path):
         (TD, "Score", None),
         (TD, "Ann", None),
         (TD, "12", None),
+        (P, "a cat", None),  # the image, by its description
         (CAP, "A cat asleep.", None),
         (P, "中文第一行中文第二行。", None),
         (P, "Unclosed one", None),
@@ -370,3 +371,45 @@ def test_pdf_after_junk_bytes_is_still_a_pdf(tmp_path):
     path.write_bytes(b"Content-Type: application/pdf\r\n\r\n" + source.read_bytes())
     doc = load_document(path)
     assert doc.format == "pdf" and doc.blocks[0].text == "Text after some junk."
+
+
+def _spans(block) -> list[tuple[str, str]]:
+    return [(sp.kind, block.text[sp.start:sp.end]) for sp in block.spans]
+
+
+def test_html_links_and_image_descriptions_become_spans():
+    blocks, _ = html_to_blocks(
+        '<p>See <a href="x">the   site</a> now. <img alt="A red barn" src="b.png"> Done.</p>'
+        '<p><a name="anchor">not a link</a> <img src="s.gif" alt=""> <img alt="logo" role="presentation"></p>'
+        '<div><a href="k">one<p>two</p></a></div>')
+    assert [b.text for b in blocks] == ["See the site now. A red barn Done.", "not a link", "one", "two"]
+    assert _spans(blocks[0]) == [("link", "the site"), ("image", "A red barn")]
+    assert _spans(blocks[1]) == []  # an anchor without href, a decorative image
+    assert _spans(blocks[2]) == [("link", "one")] and _spans(blocks[3]) == [("link", "two")]
+
+
+def test_markdown_links_images_and_autolinks_become_spans():
+    blocks = markdown_to_blocks("# Go [home](x)\n\nSee [the *site*](http://a), ![A barn](b.png), ![](c.png) "
+                                "and <http://q.com>.\n\n| a | [b](x) |\n|---|---|\n")
+    assert _spans(blocks[0]) == [("link", "home")]
+    assert blocks[1].text == "See the site, A barn, and http://q.com."
+    assert _spans(blocks[1]) == [("link", "the site"), ("image", "A barn"), ("link", "http://q.com")]
+    assert _spans(blocks[3]) == [("link", "b")]
+    assert strip_inline("[a](b) ![c](d)") == "a c"  # plain text for everything else
+
+
+def test_characters_that_look_like_span_marks_in_a_document_are_dropped():
+    hostile = "x\ue010y\ue011z \ue012w\ue013"
+    blocks, _ = html_to_blocks(f"<p>{hostile}</p>")
+    assert blocks[0].text == "xyz w" and blocks[0].spans == ()
+    md = markdown_to_blocks(hostile)
+    assert md[0].text == "xyz w" and md[0].spans == ()
+
+
+def test_spans_survive_the_document_offsets(tmp_path):
+    path = tmp_path / "a.html"
+    path.write_text('<h1>T</h1><p>  Go <a href="x">there</a>.</p>', encoding="utf-8")
+    doc = load_document(str(path))
+    block = doc.blocks[1]
+    assert [(sp.kind, doc.text[block.start + sp.start:block.start + sp.end]) for sp in block.spans] == [
+        ("link", "there")]

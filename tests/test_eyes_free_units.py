@@ -266,3 +266,31 @@ def test_the_interface_and_english_are_read_by_a_native_voice(reader_home):
     assert synth.default_pack_for("zh") == "kokoro-int8"  # the one pack that reads Chinese
     chunks = list(synth.stream(["Wrong passphrase.", "密码不对。"]))
     assert {c.sentence_id: c.pack for c in chunks if c.last} == {0: "piper-joe-en", 1: "kokoro-int8"}
+
+
+LINKS_MD = ("# Links\n\nSee [the site](http://example.org) for more. Nothing here.\n\n"
+            "![A red barn at dusk](barn.png)\n\n![](spacer.png)\n\n[Home](index.html)\n")
+
+
+def test_links_and_images_are_named_where_they_start(reader_home, tmp_path):
+    path = tmp_path / "links.md"
+    path.write_text(LINKS_MD, encoding="utf-8")
+    doc = load_document(str(path))
+    texts = [b.text for b in doc.blocks]
+    assert "" not in texts and len(doc.blocks) == 4  # the image without a description is left out
+
+    async def scenario():
+        app = _app(reader_home, document=doc)
+        async with app.run_test(size=(100, 40)) as pilot:
+            heard = Heard(app)
+            await pilot.press("down")
+            assert heard.texts()[-1] == "See link, the site for more."
+            await pilot.press("down", "down")
+            assert heard.texts()[-1] == "image, A red barn at dusk"
+            await pilot.press("down")
+            assert heard.texts()[-1] == "link, Home"
+            await pilot.press("ctrl+d")  # all -> off: the text alone
+            await pilot.press("home", "down")
+            assert heard.texts()[-1] == "See the site for more."
+
+    run(scenario)

@@ -12,6 +12,13 @@ from enum import Enum
 from typing import Iterable
 
 BLOCK_SEPARATOR = "\n\n"
+# Inline marks an extractor may leave around a link's text or an image's description, taken out by
+# take_spans (private-use characters, which no document text keeps: extractors drop them).
+LINK_OPEN, LINK_CLOSE, IMAGE_OPEN, IMAGE_CLOSE = "\ue010", "\ue011", "\ue012", "\ue013"
+_MARKS = {LINK_OPEN: ("link", True), LINK_CLOSE: ("link", False), IMAGE_OPEN: ("image", True),
+          IMAGE_CLOSE: ("image", False)}
+# A space an extractor put after an image's description is dropped before these.
+_CLOSING_PUNCTUATION = frozenset(",.;:!?)]}，。；：！？）")
 
 
 class BlockKind(str, Enum):
@@ -23,6 +30,56 @@ class BlockKind(str, Enum):
 
 
 @dataclass(frozen=True)
+class Span:
+    """A link or an image (its description) inside a block's text: [start, end) offsets of Block.text."""
+
+    kind: str  # "link" or "image"
+    start: int
+    end: int
+
+
+def take_spans(text: str) -> tuple[str, tuple[Span, ...]]:
+    """Remove the inline marks from `text` (white space already collapsed) and say where the links and
+    images are. A space left doubled or at an edge by a removed mark is dropped; an empty span (a link
+    with no text) is no span; a mark without its partner is ignored."""
+    if not any(mark in text for mark in _MARKS):
+        return text, ()
+    out: list[str] = []
+    length = 0
+    open_at: dict[str, list[int]] = {"link": [], "image": []}
+    spans: list[Span] = []
+    for i, ch in enumerate(text):
+        mark = _MARKS.get(ch)
+        if mark is None:
+            if ch == " " and (not out or out[-1] == " " or text[i + 1:i + 2] in _CLOSING_PUNCTUATION):
+                continue
+            out.append(ch)
+            length += 1
+            continue
+        kind, opening = mark
+        if opening:
+            open_at[kind].append(length)
+        elif open_at[kind]:
+            start = open_at[kind].pop()
+            spans.append(Span(kind, start, length))
+    clean = "".join(out)
+    stripped = clean.rstrip()
+    lead = len(stripped) - len(stripped.lstrip())
+    clean = stripped.strip()
+    fixed = []
+    for span in spans:
+        start = min(max(span.start - lead, 0), len(clean))
+        end = min(max(span.end - lead, 0), len(clean))
+        while start < end and clean[start] == " ":
+            start += 1
+        while end > start and clean[end - 1] == " ":
+            end -= 1
+        if end > start:
+            fixed.append(Span(span.kind, start, end))
+    return clean, tuple(sorted(fixed, key=lambda sp: (sp.start, sp.end)))
+
+
+@dataclass(frozen=True)
 class Block:
     kind: BlockKind
     text: str
@@ -30,6 +87,7 @@ class Block:
     page: int | None = None  # 1-based page number (PDF)
     chapter: str | None = None  # chapter title or file name (EPUB)
     level: int | None = None  # heading level 1..6
+    spans: tuple[Span, ...] = ()  # links and images in the text
 
     @property
     def end(self) -> int:
@@ -43,6 +101,8 @@ class Block:
             out["chapter"] = self.chapter
         if self.level is not None:
             out["level"] = self.level
+        if self.spans:
+            out["spans"] = [{"kind": sp.kind, "start": sp.start, "end": sp.end} for sp in self.spans]
         return out
 
 
@@ -55,6 +115,7 @@ class RawBlock:
     page: int | None = None
     chapter: str | None = None
     level: int | None = None
+    spans: tuple[Span, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -81,9 +142,12 @@ class Document:
             text = rb.text.strip()
             if not text:
                 continue
+            lead = len(rb.text) - len(rb.text.lstrip())
+            spans = tuple(Span(sp.kind, sp.start - lead, sp.end - lead) for sp in rb.spans
+                          if 0 <= sp.start - lead < sp.end - lead <= len(text))
             if blocks:
                 pos += len(BLOCK_SEPARATOR)
-            blocks.append(Block(rb.kind, text, pos, rb.page, rb.chapter, rb.level))
+            blocks.append(Block(rb.kind, text, pos, rb.page, rb.chapter, rb.level, spans))
             pos += len(text)
         return cls(title=title, source=source, format=format, blocks=tuple(blocks), encoding=encoding)
 

@@ -58,6 +58,9 @@ class BlockView(Static):
         text = Text(prefix + block.text)
         if block.kind is BlockKind.HEADING:
             text.stylize("bold")
+        for span in block.spans:  # links underlined, image descriptions in italics, as in a browser
+            text.stylize("underline" if span.kind == "link" else "italic", span.start + len(prefix),
+                         span.end + len(prefix))
         if sentence is not None and sentence.block == self.index:
             start = sentence.start - block.start + len(prefix)
             text.stylize(HIGHLIGHT, start, start + len(sentence.text))

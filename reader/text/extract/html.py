@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-from reader.text.document import BlockKind, RawBlock
+from reader.text.document import IMAGE_CLOSE, IMAGE_OPEN, LINK_CLOSE, LINK_OPEN, BlockKind, RawBlock, take_spans
 from reader.text.extract._common import Extracted, collapse_whitespace
 from reader.text.extract.plain import decode_text
 
@@ -46,6 +46,7 @@ class _BlockParser(HTMLParser):
         self._blocks_open: list[str] = []  # open block-level elements, innermost last
         self._skip_open: list[str] = []  # open elements whose content is skipped
         self._pre_depth = 0
+        self._links_open = 0  # <a href> elements open around the text being collected
 
     # -- element handling
 
@@ -57,16 +58,30 @@ class _BlockParser(HTMLParser):
                 self._buffer.append("\n" if self._pre_depth else " ")
             elif tag == "hr":
                 self._flush()
+            elif tag == "img" and not self._skip_open:
+                self._image(attrs)
             return
         hidden = any(name == "hidden" or (name == "aria-hidden" and value == "true") for name, value in attrs)
         if self._skip_open or tag in SKIP_ELEMENTS or hidden:
             self._skip_open.append(tag)
             return
+        if tag == "a" and any(name == "href" and value for name, value in attrs):
+            self._buffer.append(LINK_OPEN)
+            self._links_open += 1
         if tag in BLOCK_ELEMENTS:
             self._flush()
             self._blocks_open.append(tag)
             if tag == "pre":
                 self._pre_depth += 1
+
+    def _image(self, attrs: list[tuple[str, str | None]]) -> None:
+        """An image is read by its description (alt), marked as an image; one with no description, or
+        marked decorative, is left out, as screen readers do by default."""
+        values = dict(attrs)
+        alt = _unmarked(values.get("alt") or "").strip()
+        if not alt or values.get("role") in ("presentation", "none") or values.get("aria-hidden") == "true":
+            return
+        self._buffer.append(f" {IMAGE_OPEN}{alt}{IMAGE_CLOSE} ")
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         # <p/> or <div/> in XHTML: an empty element, which still separates blocks.
@@ -82,6 +97,9 @@ class _BlockParser(HTMLParser):
             if tag in self._skip_open:
                 del self._skip_open[_last_index(self._skip_open, tag):]
             return
+        if tag == "a" and self._links_open:
+            self._buffer.append(LINK_CLOSE)
+            self._links_open -= 1
         if tag in BLOCK_ELEMENTS and tag in self._blocks_open:
             self._flush()
             index = _last_index(self._blocks_open, tag)
@@ -92,7 +110,7 @@ class _BlockParser(HTMLParser):
         if self._in_title:
             self.title_parts.append(data)
         if not self._skip_open:
-            self._buffer.append(data)
+            self._buffer.append(_unmarked(data))
 
     def close(self) -> None:
         super().close()
@@ -101,13 +119,16 @@ class _BlockParser(HTMLParser):
     # -- blocks
 
     def _flush(self) -> None:
-        raw = "".join(self._buffer)
+        # A link that spans blocks is a link in each of them.
+        raw = "".join(self._buffer) + LINK_CLOSE * self._links_open
         self._buffer.clear()
+        self._buffer.append(LINK_OPEN * self._links_open)
         if self._pre_depth:
             lines = [" ".join(line.split()) for line in raw.strip("\n").split("\n")]
             text = "\n".join(lines).strip()
         else:
             text = collapse_whitespace(raw)
+        text, spans = take_spans(text)
         if not text:
             return
         kind, level = BlockKind.PARAGRAPH, None
@@ -116,7 +137,15 @@ class _BlockParser(HTMLParser):
                 kind = KIND_OF[tag]
                 level = int(tag[1]) if kind is BlockKind.HEADING else None
                 break
-        self.blocks.append(RawBlock(kind, text, chapter=self.chapter, level=level))
+        self.blocks.append(RawBlock(kind, text, chapter=self.chapter, level=level, spans=spans))
+
+
+_MARK_CHARS = re.compile("[" + LINK_OPEN + LINK_CLOSE + IMAGE_OPEN + IMAGE_CLOSE + "]")
+
+
+def _unmarked(text: str) -> str:
+    """Text from the document, without characters that would pass for our inline marks."""
+    return _MARK_CHARS.sub("", text)
 
 
 def _last_index(items: list[str], value: str) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html as html_entities
 import re
 
-from reader.text.document import BlockKind, RawBlock
+from reader.text.document import IMAGE_CLOSE, IMAGE_OPEN, LINK_CLOSE, LINK_OPEN, BlockKind, RawBlock, take_spans
 from reader.text.extract._common import Extracted, join_lines
 from reader.text.extract.plain import decode_text
 
@@ -37,11 +37,15 @@ _EMPHASIS_STAR = re.compile(r"\*(?=[^\s*])(.+?)(?<=[^\s*])\*")
 _EMPHASIS_UNDERSCORE = re.compile(r"(?<![\w\\])_(?=[^\s_])(.+?)(?<=[^\s_])_(?!\w)")
 _STRIKE = re.compile(r"~~(?=\S)(.+?)(?<=\S)~~")
 _PROTECTED = re.compile("\ue000(\\d+)\ue001")
+_MARK_CHARS = re.compile("[" + LINK_OPEN + LINK_CLOSE + IMAGE_OPEN + IMAGE_CLOSE + "]")
 
 
-def strip_inline(text: str) -> str:
-    """Reduce inline Markdown to plain text."""
+def strip_inline(text: str, *, marks: bool = False) -> str:
+    """Reduce inline Markdown to plain text; with `marks`, links and images keep the inline marks that
+    take_spans turns into spans (an image without a description is left out)."""
     protected: list[str] = []
+    link = (lambda t: f"{LINK_OPEN}{t}{LINK_CLOSE}") if marks else (lambda t: t)
+    image = (lambda t: f" {IMAGE_OPEN}{t}{IMAGE_CLOSE} " if t.strip() else "") if marks else (lambda t: t)
 
     def protect(value: str) -> str:
         protected.append(value)
@@ -50,10 +54,10 @@ def strip_inline(text: str) -> str:
     # Code spans and escaped characters are literal: hide them from the other rules.
     text = _CODE_SPAN.sub(lambda m: protect(m.group(2).strip() or m.group(2)), text)
     text = _ESCAPE.sub(lambda m: protect(m.group(1)), text)
-    text = _IMAGE.sub(lambda m: m.group(1) if m.group(1) is not None else m.group(2), text)
-    text = _LINK.sub(lambda m: m.group(1) if m.group(1) is not None else m.group(2), text)
+    text = _IMAGE.sub(lambda m: image(m.group(1) if m.group(1) is not None else m.group(2)), text)
+    text = _LINK.sub(lambda m: link(m.group(1) if m.group(1) is not None else m.group(2)), text)
     text = _FOOTNOTE_REF.sub("", text)
-    text = _AUTOLINK.sub(r"\1", text)
+    text = _AUTOLINK.sub(lambda m: link(m.group(1)), text)
     text = _HTML_BREAK.sub(" ", text)
     text = _HTML_TAG.sub("", text)
     for pattern in (_STRONG, _STRIKE):
@@ -100,14 +104,18 @@ class _Builder:
 
     def flush(self) -> None:
         if self.lines:
-            text = join_lines([strip_inline(line) for line in self.lines])
-            self.blocks.append(RawBlock(self.kind, text))
+            self.append(self.kind, join_lines([strip_inline(line, marks=True) for line in self.lines]))
         self.lines = []
         self.kind = BlockKind.PARAGRAPH
 
     def add(self, kind: BlockKind, text: str, level: int | None = None) -> None:
         self.flush()
-        self.blocks.append(RawBlock(kind, text, level=level))
+        self.append(kind, text, level)
+
+    def append(self, kind: BlockKind, text: str, level: int | None = None) -> None:
+        """A block whose text may hold inline marks (links, images): they become its spans."""
+        text, spans = take_spans(text)
+        self.blocks.append(RawBlock(kind, text, level=level, spans=spans))
 
 
 def _hard_break_stripped(line: str) -> str:
@@ -117,6 +125,7 @@ def _hard_break_stripped(line: str) -> str:
 
 def markdown_to_blocks(source: str) -> list[RawBlock]:
     source = _HTML_COMMENT.sub("", source.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff"))
+    source = _MARK_CHARS.sub("", source)  # characters that would pass for our inline marks
     lines = _skip_front_matter(source.split("\n"))
     out = _Builder()
     index = 0
@@ -145,10 +154,10 @@ def markdown_to_blocks(source: str) -> list[RawBlock]:
                 out.add(BlockKind.PARAGRAPH, text)
             continue
         if heading := _ATX.match(line):
-            out.add(BlockKind.HEADING, strip_inline(heading.group(2) or ""), level=len(heading.group(1)))
+            out.add(BlockKind.HEADING, strip_inline(heading.group(2) or "", marks=True), level=len(heading.group(1)))
             continue
         if out.lines and out.kind is BlockKind.PARAGRAPH and (setext := _SETEXT.match(line)):
-            text = join_lines([strip_inline(part) for part in out.lines])
+            text = join_lines([strip_inline(part, marks=True) for part in out.lines])
             out.lines = []
             out.add(BlockKind.HEADING, text, level=1 if setext.group(1).startswith("=") else 2)
             continue
@@ -164,7 +173,7 @@ def markdown_to_blocks(source: str) -> list[RawBlock]:
                 index += 1
             for row in rows:
                 for cell in _split_row(row):
-                    out.blocks.append(RawBlock(BlockKind.TABLE_CELL, strip_inline(cell)))
+                    out.append(BlockKind.TABLE_CELL, strip_inline(cell, marks=True))
             continue
         if _LINK_DEFINITION.match(line):
             continue
