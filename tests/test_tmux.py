@@ -26,6 +26,9 @@ READER = Path(sys.executable).parent / "reader"
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is installed by `make test`")
 
 
+_BORDERS = str.maketrans({c: " " for c in "┃│║▎▊"})
+
+
 class Terminal:
     def __init__(self, name: str, env: dict[str, str], args: list[str], *, stdin: str | None = None) -> None:
         """`stdin`: a shell command whose output is piped into the reader (`cat letter.txt | reader -`)."""
@@ -53,7 +56,8 @@ class Terminal:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             screen = self.screen()
-            if text in " ".join(screen.split()):
+            # A dialog's text wraps inside its border: the border characters are not part of it.
+            if text in " ".join(screen.split()) or text in " ".join(screen.translate(_BORDERS).split()):
                 return screen
             time.sleep(0.2)
         raise AssertionError(f"{text!r} never appeared; the screen was:\n{self.screen()}")

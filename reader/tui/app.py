@@ -134,6 +134,7 @@ class ReaderApp(App[int]):
         Binding("v", "voices", "Change voice"),
         Binding("ctrl+p", "punctuation", "Punctuation level"),
         Binding("ctrl+d", "structure", "Structure announcements (off, headings, all)"),
+        Binding("ctrl+l", "redraw", "Redraw the screen"),
         Binding("D", "scope", "Settings for all documents or this one"),
         Binding("l", "language", "Language detection"),
         Binding("b", "add_bookmark", "Add bookmark"),
@@ -194,6 +195,7 @@ class ReaderApp(App[int]):
     def on_mount(self) -> None:
         logging.getLogger("reader").addHandler(self._log_handler)
         self._show_cursor()
+        self._redraw_soon()
         if self.warm_up and self.self_voicing:
             self.channel.warm_up()
         self.query_one("#progress").display = False
@@ -276,6 +278,19 @@ class ReaderApp(App[int]):
             self.session.preview(queue=True)  # then where the reading starts, as a screen reader would
         if self.warm_up:
             self.session.warm_up()
+        self._redraw_soon()
+
+    def _redraw_soon(self) -> None:
+        """Draw the whole screen again shortly. On a loaded machine a frame built while a document or
+        dialog was mounted was sometimes never fully painted in tmux (only one field or the text drawn,
+        the status line missing), and a screen reader or braille display following the terminal would
+        read a half-empty screen. The cause is not pinned down; a second full paint is cheap."""
+        self.set_timer(0.4, self.action_redraw)
+
+    def action_redraw(self) -> None:
+        """Ctrl+L, as in most terminal programs: draw everything again."""
+        self.screen.refresh(layout=True)
+        self.refresh(layout=True)
 
     # -- events from the session (any thread) ------------------------------------------------------
     def _on_session_event(self, event: ReadingEvent) -> None:
