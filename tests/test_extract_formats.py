@@ -386,6 +386,8 @@ def test_html_links_and_image_descriptions_become_spans():
     assert _spans(blocks[0]) == [("link", "the site"), ("image", "A red barn")]
     assert _spans(blocks[1]) == []  # an anchor without href, a decorative image
     assert _spans(blocks[2]) == [("link", "one")] and _spans(blocks[3]) == [("link", "two")]
+    nested, _ = html_to_blocks('<p><a href="a">one <a href="b">two</a> three</a></p>' + '<a href="x">' * 5000)
+    assert _spans(nested[0]) == [("link", "one two")]  # links do not nest: the inner one ends it
 
 
 def test_markdown_links_images_and_autolinks_become_spans():

@@ -46,7 +46,7 @@ class _BlockParser(HTMLParser):
         self._blocks_open: list[str] = []  # open block-level elements, innermost last
         self._skip_open: list[str] = []  # open elements whose content is skipped
         self._pre_depth = 0
-        self._links_open = 0  # <a href> elements open around the text being collected
+        self._links_open = 0  # 1 while an <a href> is open around the text being collected
 
     # -- element handling
 
@@ -65,9 +65,11 @@ class _BlockParser(HTMLParser):
         if self._skip_open or tag in SKIP_ELEMENTS or hidden:
             self._skip_open.append(tag)
             return
-        if tag == "a" and any(name == "href" and value for name, value in attrs):
+        # Links do not nest (HTML forbids it): an <a> inside one is part of it, so a page of a million
+        # unclosed <a> costs nothing at each block.
+        if tag == "a" and not self._links_open and any(name == "href" and value for name, value in attrs):
             self._buffer.append(LINK_OPEN)
-            self._links_open += 1
+            self._links_open = 1
         if tag in BLOCK_ELEMENTS:
             self._flush()
             self._blocks_open.append(tag)
@@ -99,7 +101,7 @@ class _BlockParser(HTMLParser):
             return
         if tag == "a" and self._links_open:
             self._buffer.append(LINK_CLOSE)
-            self._links_open -= 1
+            self._links_open = 0
         if tag in BLOCK_ELEMENTS and tag in self._blocks_open:
             self._flush()
             index = _last_index(self._blocks_open, tag)
