@@ -45,6 +45,13 @@ _SPAN_NAMES = {"en": {"link": "link, ", "image": "image, "}, "zh": {"link": "链
 SCOPES = ("all documents", "this document")
 
 
+def _spoken_lang(sentence: Any) -> str:
+    """A sentence's language: its own, or its script's when it is "auto"."""
+    from reader.text.sentences import detect_lang
+
+    return sentence.lang if sentence.lang != "auto" else detect_lang(sentence.text)
+
+
 @dataclass(frozen=True)
 class ReadingEvent:
     """What happened: kind is one of position, state, message, error, timing, progress, notice, settings."""
@@ -215,11 +222,8 @@ class ReadingSession:
         mode: the status line asks on every move, and a book has tens of thousands of sentences)."""
         if self._suffix is not None and self._suffix[0] == self.lang:
             return self._suffix[1]
-        from reader.text.sentences import detect_lang
-
         n = len(self.sentences)
-        langs = [self.lang if self.lang != "auto" else (s.lang if s.lang != "auto" else detect_lang(s.text))
-                 for s in self.sentences]
+        langs = [self.lang if self.lang != "auto" else _spoken_lang(s) for s in self.sentences]
         suffix: dict[str, list[int]] = {lang: [0] * (n + 1) for lang in set(langs)}
         for i in range(n - 1, -1, -1):
             for lang, chars in suffix.items():
@@ -232,9 +236,7 @@ class ReadingSession:
         sid = chunk.sentence_id
         if 0 <= sid < len(self.sentences) and chunk.times.audio_s > 0:
             s = self.sentences[sid]
-            from reader.text.sentences import detect_lang
-
-            lang = s.lang if s.lang != "auto" else detect_lang(s.text)
+            lang = _spoken_lang(s)
             counted = self._spoken.setdefault(lang, [0.0, 0.0])
             counted[0] += len(s.text)
             counted[1] += chunk.times.audio_s * self.rate
@@ -335,9 +337,7 @@ class ReadingSession:
         level = self.settings.structure
         if level == "off" and not force or (level == "headings" and block.kind is not BlockKind.HEADING):
             return ""
-        from reader.text.sentences import detect_lang
-
-        lang = s.lang if s.lang != "auto" else detect_lang(s.text)
+        lang = _spoken_lang(s)
         name = _KIND_NAMES.get(lang, _KIND_NAMES["en"]).get(block.kind)
         if name is None:
             return ""
@@ -560,9 +560,7 @@ class ReadingSession:
                 self._emit("progress", "Loading the voice…", data=0.0)
                 synth = self.synthesizer()
                 s = self.sentence
-                from reader.text.sentences import detect_lang
-
-                lang = (s.lang if s.lang != "auto" else detect_lang(s.text)) if s else "en"
+                lang = _spoken_lang(s) if s else "en"
                 name = synth.pack_for_voice(self.voice) if self.voice else None
                 name = name or synth.default_pack_for(lang)
                 if name:
@@ -602,14 +600,11 @@ class ReadingSession:
             return s.text
         if self.document.text[s.start:s.end] != s.text:
             return s.text  # not a plain slice of the document: offsets would not line up
-        from reader.text.sentences import detect_lang
-
-        lang = s.lang if s.lang != "auto" else detect_lang(s.text)
-        names = _SPAN_NAMES.get(lang, _SPAN_NAMES["en"])
+        names = _SPAN_NAMES.get(_spoken_lang(s), _SPAN_NAMES["en"])
         text = s.text
-        # From the end, so earlier offsets stay valid; a span that began in an earlier sentence is
-        # named where this sentence starts.
-        for span in sorted(block.spans, key=lambda sp: sp.start, reverse=True):
+        # From the end (block.spans are in order of their start), so earlier offsets stay valid; a span
+        # that began in an earlier sentence is named where this sentence starts.
+        for span in reversed(block.spans):
             start, end = block.start + span.start, block.start + span.end
             if end <= s.start or start >= s.end:
                 continue

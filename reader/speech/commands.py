@@ -42,10 +42,7 @@ def _check_rate(rate: float | None) -> None:
 
 def _factor(low: float, high: float) -> Callable[[str], float]:
     def parse(value: str) -> float:
-        try:
-            x = float(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+        x = _number(value)
         if not low <= x <= high:
             raise argparse.ArgumentTypeError(f"choose a value between {low:g} and {high:g}")
         return x

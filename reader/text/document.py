@@ -6,6 +6,7 @@ highlight a sentence in the original text and a saved position can be restored.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from enum import Enum
@@ -17,6 +18,7 @@ BLOCK_SEPARATOR = "\n\n"
 LINK_OPEN, LINK_CLOSE, IMAGE_OPEN, IMAGE_CLOSE = "\ue010", "\ue011", "\ue012", "\ue013"
 _MARKS = {LINK_OPEN: ("link", True), LINK_CLOSE: ("link", False), IMAGE_OPEN: ("image", True),
           IMAGE_CLOSE: ("image", False)}
+_MARK_CHARS = re.compile("[" + "".join(_MARKS) + "]")
 # A space an extractor put after an image's description is dropped before these.
 _CLOSING_PUNCTUATION = frozenset(",.;:!?)]}，。；：！？）")
 
@@ -38,10 +40,15 @@ class Span:
     end: int
 
 
+def strip_marks(text: str) -> str:
+    """Text from a document, without characters that would pass for the inline marks."""
+    return _MARK_CHARS.sub("", text)
+
+
 def take_spans(text: str) -> tuple[str, tuple[Span, ...]]:
     """Remove the inline marks from `text` (white space already collapsed) and say where the links and
-    images are. A space left doubled or at an edge by a removed mark is dropped; an empty span (a link
-    with no text) is no span; a mark without its partner is ignored."""
+    images are. A space left doubled or at an edge by a removed mark is dropped (none is kept at the
+    start); an empty span (a link with no text) is no span; a mark without its partner is ignored."""
     if not any(mark in text for mark in _MARKS):
         return text, ()
     out: list[str] = []
@@ -62,14 +69,10 @@ def take_spans(text: str) -> tuple[str, tuple[Span, ...]]:
         elif open_at[kind]:
             start = open_at[kind].pop()
             spans.append(Span(kind, start, length))
-    clean = "".join(out)
-    stripped = clean.rstrip()
-    lead = len(stripped) - len(stripped.lstrip())
-    clean = stripped.strip()
+    clean = "".join(out).rstrip()
     fixed = []
     for span in spans:
-        start = min(max(span.start - lead, 0), len(clean))
-        end = min(max(span.end - lead, 0), len(clean))
+        start, end = min(span.start, len(clean)), min(span.end, len(clean))
         while start < end and clean[start] == " ":
             start += 1
         while end > start and clean[end - 1] == " ":

@@ -195,7 +195,6 @@ class ReaderApp(App[int]):
     def on_mount(self) -> None:
         logging.getLogger("reader").addHandler(self._log_handler)
         self._show_cursor()
-        self._redraw_soon()
         if self.warm_up and self.self_voicing:
             self.channel.warm_up()
         self.query_one("#progress").display = False
@@ -211,6 +210,7 @@ class ReaderApp(App[int]):
                 self.load_source(last, None)
             else:
                 self._message("No document is open.")
+                self._redraw_soon()  # opening a document redraws in _open_document
                 # After the first frame: a screen pushed before it sometimes never got its full paint
                 # (only the Open field was drawn, over a blank terminal).
                 self.call_after_refresh(self.action_open, intro="Welcome to the reader. No document is open "
@@ -289,8 +289,7 @@ class ReaderApp(App[int]):
 
     def action_redraw(self) -> None:
         """Ctrl+L, as in most terminal programs: draw everything again."""
-        self.screen.refresh(layout=True)
-        self.refresh(layout=True)
+        self.refresh(layout=True)  # the current screen, all of it
 
     # -- events from the session (any thread) ------------------------------------------------------
     def _on_session_event(self, event: ReadingEvent) -> None:

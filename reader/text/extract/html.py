@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 
-from reader.text.document import IMAGE_CLOSE, IMAGE_OPEN, LINK_CLOSE, LINK_OPEN, BlockKind, RawBlock, take_spans
+from reader.text.document import IMAGE_CLOSE, IMAGE_OPEN, LINK_CLOSE, LINK_OPEN, BlockKind, RawBlock, strip_marks, take_spans
 from reader.text.extract._common import Extracted, collapse_whitespace
 from reader.text.extract.plain import decode_text
 
@@ -80,7 +80,7 @@ class _BlockParser(HTMLParser):
         """An image is read by its description (alt), marked as an image; one with no description, or
         marked decorative, is left out, as screen readers do by default."""
         values = dict(attrs)
-        alt = _unmarked(values.get("alt") or "").strip()
+        alt = strip_marks(values.get("alt") or "").strip()
         if not alt or values.get("role") in ("presentation", "none") or values.get("aria-hidden") == "true":
             return
         self._buffer.append(f" {IMAGE_OPEN}{alt}{IMAGE_CLOSE} ")
@@ -112,7 +112,7 @@ class _BlockParser(HTMLParser):
         if self._in_title:
             self.title_parts.append(data)
         if not self._skip_open:
-            self._buffer.append(_unmarked(data))
+            self._buffer.append(strip_marks(data))
 
     def close(self) -> None:
         super().close()
@@ -140,14 +140,6 @@ class _BlockParser(HTMLParser):
                 level = int(tag[1]) if kind is BlockKind.HEADING else None
                 break
         self.blocks.append(RawBlock(kind, text, chapter=self.chapter, level=level, spans=spans))
-
-
-_MARK_CHARS = re.compile("[" + LINK_OPEN + LINK_CLOSE + IMAGE_OPEN + IMAGE_CLOSE + "]")
-
-
-def _unmarked(text: str) -> str:
-    """Text from the document, without characters that would pass for our inline marks."""
-    return _MARK_CHARS.sub("", text)
 
 
 def _last_index(items: list[str], value: str) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html as html_entities
 import re
 
-from reader.text.document import IMAGE_CLOSE, IMAGE_OPEN, LINK_CLOSE, LINK_OPEN, BlockKind, RawBlock, take_spans
+from reader.text.document import IMAGE_CLOSE, IMAGE_OPEN, LINK_CLOSE, LINK_OPEN, BlockKind, RawBlock, strip_marks, take_spans
 from reader.text.extract._common import Extracted, join_lines
 from reader.text.extract.plain import decode_text
 
@@ -37,7 +37,6 @@ _EMPHASIS_STAR = re.compile(r"\*(?=[^\s*])(.+?)(?<=[^\s*])\*")
 _EMPHASIS_UNDERSCORE = re.compile(r"(?<![\w\\])_(?=[^\s_])(.+?)(?<=[^\s_])_(?!\w)")
 _STRIKE = re.compile(r"~~(?=\S)(.+?)(?<=\S)~~")
 _PROTECTED = re.compile("\ue000(\\d+)\ue001")
-_MARK_CHARS = re.compile("[" + LINK_OPEN + LINK_CLOSE + IMAGE_OPEN + IMAGE_CLOSE + "]")
 
 
 def strip_inline(text: str, *, marks: bool = False) -> str:
@@ -125,7 +124,7 @@ def _hard_break_stripped(line: str) -> str:
 
 def markdown_to_blocks(source: str) -> list[RawBlock]:
     source = _HTML_COMMENT.sub("", source.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff"))
-    source = _MARK_CHARS.sub("", source)  # characters that would pass for our inline marks
+    source = strip_marks(source)
     lines = _skip_front_matter(source.split("\n"))
     out = _Builder()
     index = 0
