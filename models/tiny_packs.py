@@ -174,8 +174,27 @@ def _file(pack_dir: Path, rel: str, data: bytes, role: str) -> PackFile:
     return PackFile(rel, sha, size, role, (SOURCE,) if role != "license" else ())
 
 
-def make_tiny_pack(dest: Path | str, kind: str = "style_vector", *, name: str | None = None) -> Path:
-    """Write a tiny valid pack into the folder `dest` (created); returns it."""
+# A small voice table set shaped like the rich pack's catalogue (languages, accents, genders, a voice of a
+# language the reader cannot speak, per-language defaults and same-gender pairs): voices="multilingual".
+MULTILINGUAL_VOICES = (
+    Voice("tiny_af", "Tiny AF", "en-US", "A test voice (American English).", "female", accent="American",
+          source=SOURCE),
+    Voice("tiny_bm", "Tiny BM", "en-GB", "A test voice (British English).", "male", accent="British",
+          source=SOURCE),
+    Voice("tiny_zf", "Tiny ZF", "zh-CN", "A test voice (Mandarin).", "female", source=SOURCE),
+    Voice("tiny_zm", "Tiny ZM", "zh-CN", "A test voice (Mandarin).", "male", source=SOURCE),
+    Voice("tiny_jf", "Tiny JF", "ja-JP", "A test voice of a language the reader cannot speak.", "female",
+          speakable=False, source=SOURCE),
+)
+MULTILINGUAL_DEFAULTS = {"en": "tiny_af", "zh": "tiny_zf"}
+MULTILINGUAL_PAIRS = ({"en": "tiny_af", "zh": "tiny_zf"}, {"en": "tiny_bm", "zh": "tiny_zm"})
+MULTILINGUAL_SAMPLES = {"en": "Hello there.", "zh": "你好。", "ja": "こんにちは。"}
+
+
+def make_tiny_pack(dest: Path | str, kind: str = "style_vector", *, name: str | None = None,
+                   voices: str = "basic") -> Path:
+    """Write a tiny valid pack into the folder `dest` (created); returns it. A style_vector pack has two
+    English voices (voices="basic") or MULTILINGUAL_VOICES ("multilingual": reads en and zh)."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     files = [_file(dest, SOURCE.license_file, LICENSE_TEXT.encode(), "license")]
@@ -192,18 +211,27 @@ def make_tiny_pack(dest: Path | str, kind: str = "style_vector", *, name: str | 
         rng = np.random.default_rng(3)
         import io
 
+        if voices == "multilingual":
+            table: tuple[Voice, ...] = MULTILINGUAL_VOICES
+            extra: dict[str, Any] = dict(default_voices=MULTILINGUAL_DEFAULTS, voice_pairs=MULTILINGUAL_PAIRS,
+                                         voice_samples=MULTILINGUAL_SAMPLES)
+            common["languages"] = ("en", "zh")
+        elif voices == "basic":
+            table = (Voice("tiny_a", "Tiny A", "en", "A test voice.", "female"),
+                     Voice("tiny_b", "Tiny B", "en", "Another test voice.", "male"))
+            extra = {}
+        else:
+            raise ValueError(f"unknown tiny voice set {voices!r}")
         buffer = io.BytesIO()
-        np.savez(buffer, **{v: rng.normal(0, 0.3, (MAX_TOKENS, 1, STYLE_DIM)).astype(np.float32)
-                            for v in ("tiny_a", "tiny_b")})
+        np.savez(buffer, **{v.id: rng.normal(0, 0.3, (MAX_TOKENS, 1, STYLE_DIM)).astype(np.float32)
+                            for v in table})
         files.append(_file(dest, "voices.npz", buffer.getvalue(), "voices"))
         stages = {"acoustic": _stage(dest, "acoustic.onnx", acoustic_style_vector()),
                   "vocoder": _stage(dest, "vocoder.onnx", vocoder(extra_inputs=True))}
         manifest = Manifest(
             name=name or "tiny-style", title="Tiny style-vector pack", conditioning="style_vector",
-            stages=stages, files=tuple(files), voices_file="voices.npz",
-            voices=(Voice("tiny_a", "Tiny A", "en", "A test voice.", "female"),
-                    Voice("tiny_b", "Tiny B", "en", "Another test voice.", "male")),
-            description="Test pack shaped like kokoro-int8.", **common)
+            stages=stages, files=tuple(files), voices_file="voices.npz", voices=table,
+            description="Test pack shaped like kokoro-int8.", **extra, **common)
     elif kind == "speaker_embedding":
         stages = {"speaker": _stage(dest, "speaker.onnx", speaker_encoder()),
                   "acoustic": _stage(dest, "acoustic.onnx", acoustic_speaker_embedding()),
@@ -230,3 +258,4 @@ if __name__ == "__main__":
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "tiny-packs")
     for k in ("style_vector", "speaker_embedding"):
         print(make_tiny_pack(out / k.replace("_", "-"), k))
+    print(make_tiny_pack(out / "multilingual", "style_vector", name="tiny-multi", voices="multilingual"))

@@ -60,9 +60,12 @@ def register(subparsers: Any) -> dict[str, Handler]:
                     "with Chinese to the rich one unless --pack or --voice says otherwise.")
     p.add_argument("text", nargs="?", help="the text to speak")
     p.add_argument("-f", "--file", help="speak this document instead (PDF, EPUB, HTML, Markdown, DOCX, text; - for stdin)")
-    p.add_argument("--voice", help="a voice id (see `reader packs list`), a blend like jf_alpha+jm_kumo or "
-                                   "jf_alpha:0.7,jm_kumo:0.3, for a cloning pack a recording (FILE.wav, >= 3 s), "
+    p.add_argument("--voice", help="a voice id (see `reader packs list`, e.g. af_heart, bm_george, zf_xiaoxiao), "
+                                   "a blend like af_heart+bf_emma or af_heart:0.7,bf_emma:0.3, for a cloning pack a recording (FILE.wav, >= 3 s), "
                                    "or the name of an enrolled family voice (its preset; unlocks the vault)")
+    p.add_argument("--one-voice", action="store_true",
+                   help="read every language with the chosen --voice (default: a sentence of another language "
+                        "is read by the voice's partner of the same gender, e.g. af_heart's is zf_xiaoxiao)")
     p.add_argument("--pack", help="the voice pack to use (default: by language)")
     p.add_argument("--lang", choices=("auto", "en", "zh"), default="auto", help="language (default: per sentence)")
     p.add_argument("--rate", type=_number, help=f"speed, 1.0 normal, 2.0 twice as fast ({RATE_MIN:g}-{RATE_MAX:g}, the "
@@ -78,7 +81,9 @@ def register(subparsers: Any) -> dict[str, Handler]:
 
     p = subparsers.add_parser("packs", help="list, verify, build or import voice packs")
     sub = p.add_subparsers(dest="packs_command", metavar="ACTION", required=True)
-    sub.add_parser("list", help="the installed packs and their voices")
+    ls = sub.add_parser("list", help="the installed packs and their voices (language, accent, gender, source)")
+    ls.add_argument("--lang", help="only voices of this language (en, zh, ja, es, fr, hi, it, pt)")
+    ls.add_argument("--gender", choices=("female", "male"), help="only voices of this gender")
     v = sub.add_parser("verify", help="check every file's hash and the models' inputs and outputs")
     v.add_argument("name", nargs="?", help="only this pack")
     b = sub.add_parser("build", help="build the default packs from the installed model packages")
@@ -154,7 +159,8 @@ def cmd_say(args: argparse.Namespace, settings: Settings) -> int:
     synth.default_pack = pack
     options = SynthesisOptions(voice=voice, pack=pack if args.pack else None, lang=args.lang,
                                rate=args.rate, pitch=args.pitch, volume=args.volume, style=args.style,
-                               allow_downgrade=not (args.pack or args.voice))
+                               allow_downgrade=not (args.pack or args.voice),
+                               voice_per_language=not args.one_voice)
     if args.out:
         from reader.audio.sink import WavSink
 
@@ -208,7 +214,7 @@ def _licenses(m: Any) -> str:
     return ", ".join(seen) or "not stated"
 
 
-def _packs_list(settings: Settings) -> int:
+def _packs_list(settings: Settings, lang: str | None = None, gender: str | None = None) -> int:
     from reader.speech import packs
     from reader.speech.voices import voice_entries
 
@@ -218,12 +224,17 @@ def _packs_list(settings: Settings) -> int:
         print("No voice packs are installed; run `reader packs build`.")
         return 0
     for path, m in found:
+        entries = voice_entries([m], language=lang, gender=gender)
+        if (lang or gender) and not entries:
+            continue
         print(f"{m.name}  ({m.title})")
         print(f"  tier: {m.tier}; languages: {', '.join(m.languages)}; sample rate: {m.sample_rate} Hz")
-        print(f"  voices: {_conditioning_text(m)}")
-        for e in voice_entries([m]):
-            gender = f", {e.gender}" if e.gender else ""
-            print(f"    {e.id}  {e.title} ({e.language}{gender}): {e.note}")
+        count = sum(1 for e in entries if not e.can_clone)
+        shown = f"{count} of {len(m.voices)}" if (lang or gender) else f"{len(m.voices)}"
+        print(f"  voices ({shown}): {_conditioning_text(m)}")
+        for e in entries:  # the note starts with the voice's language and gender
+            source = f" [{e.source}]" if e.source else ""
+            print(f"    {e.id}  {e.title}{source}: {e.note}")
         print(f"  license: {_licenses(m)}")
         print(f"  folder: {path}")
     for path, message in errors:
@@ -274,7 +285,9 @@ def _packs_build(force: bool) -> int:
     def report(name: str, path: Path, seconds: float, fresh: bool) -> None:
         print(f"{name}: {'built' if fresh else 'up to date'} in {seconds:.1f} s ({path})", flush=True)
 
-    build_default_packs(dest, force=force, report=report)
+    # The reader never uses the network, and this is the reader: the rich pack's voices (npm package
+    # kokoro-js) come from npm's cache, filled by `make setup` / `python -m reader.speech.build`.
+    build_default_packs(dest, force=force, report=report, offline=True)
     return 0
 
 
@@ -291,7 +304,7 @@ def _packs_import(directory: str, replace: bool) -> int:
 def cmd_packs(args: argparse.Namespace, settings: Settings) -> int:
     action = args.packs_command
     if action == "list":
-        return _packs_list(settings)
+        return _packs_list(settings, getattr(args, "lang", None), getattr(args, "gender", None))
     if action == "verify":
         return _packs_verify(settings, args.name)
     if action == "build":

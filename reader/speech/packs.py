@@ -6,6 +6,7 @@ The manifest lists every file with its size and sha256, so a pack can be verifie
 from __future__ import annotations
 
 import base64
+import collections.abc
 import dataclasses
 import hashlib
 import json
@@ -95,9 +96,19 @@ class PackFile:
 class Voice:
     id: str
     title: str
-    language: str
+    language: str  # BCP 47: "en-US", "en-GB", "zh-CN", "ja-JP", ...
     description: str
-    gender: str | None = None
+    gender: str | None = None  # "female" | "male"
+    accent: str | None = None  # where the language has several: "American", "British", "Brazilian"
+    # False: the reader's front end cannot speak this voice's language yet; it is listed and can be
+    # chosen (it reads the pack's languages with its accent) but is never a default.
+    speakable: bool = True
+    source: Source | None = None  # where the voice itself comes from, when not from the pack's stages
+    grade: str | None = None  # the upstream package's own quality grade, when it gives one
+
+
+# Genders a voice may have (a manifest may leave it null).
+GENDERS = frozenset({"female", "male"})
 
 
 @dataclass(frozen=True)
@@ -148,6 +159,27 @@ class Manifest:
     signer: str | None = None
     description: str = ""
     build: dict[str, Any] = field(default_factory=dict)
+    # Language ("en", "zh") -> the voice that reads it when nobody chose one (a speakable native voice).
+    default_voices: dict[str, str] = field(default_factory=dict)
+    # Cross-language partners of the same gender, {"en": id, "zh": id}; the first is the default pair.
+    voice_pairs: tuple[dict[str, str], ...] = ()
+    # Language -> a sample sentence to speak in a voice of it (the voice picker).
+    voice_samples: dict[str, str] = field(default_factory=dict)
+
+    def voice_info(self, voice_id: str) -> "Voice | None":
+        return next((v for v in self.voices if v.id == voice_id), None)
+
+    def default_voice_for(self, lang: str) -> str | None:
+        """The pack's default voice for a language ("en", "zh"; a tag like "en-US" counts as "en")."""
+        return self.default_voices.get(lang.split("-")[0])
+
+    def partner(self, voice_id: str, lang: str) -> str | None:
+        """The voice paired with `voice_id` for sentences in `lang` (same gender), if the pack pairs one."""
+        base = lang.split("-")[0]
+        for pair in self.voice_pairs:
+            if voice_id in pair.values() and base in pair:
+                return pair[base]
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         return _to_jsonable(self)
@@ -463,6 +495,37 @@ class PackCheck:
         return not self.problems
 
 
+def _check_voice_table(manifest: Manifest, listed: set[str]) -> list[str]:
+    """Voices, defaults and pairs that agree with one another (the voices file itself is hashed)."""
+    problems = []
+    by_id: dict[str, Voice] = {}
+    for v in manifest.voices:
+        if v.id in by_id:
+            problems.append(f"the voice {v.id} is listed twice")
+        by_id[v.id] = v
+        if v.gender is not None and v.gender not in GENDERS:
+            problems.append(f"the voice {v.id} has unknown gender '{v.gender}' (known: female, male)")
+        if v.source is not None and v.source.license_file not in listed:
+            problems.append(f"the voice {v.id}: its license text {v.source.license_file} is not in the pack")
+    for lang, vid in manifest.default_voices.items():
+        v = by_id.get(vid)
+        if v is None:
+            problems.append(f"the default voice for {lang}, {vid}, is not one of the pack's voices")
+        elif not v.speakable or v.language.split("-")[0] != lang or lang not in manifest.languages:
+            problems.append(f"the default voice for {lang}, {vid}, is not a speakable {lang} voice of a "
+                            "language the pack reads")
+    for pair in manifest.voice_pairs:
+        missing = [vid for vid in pair.values() if vid not in by_id]
+        if missing:
+            problems.append(f"the voice pair {'+'.join(pair.values())} names unknown voices {', '.join(missing)}")
+            continue
+        if len({by_id[vid].gender for vid in pair.values()}) > 1:
+            problems.append(f"the voice pair {'+'.join(pair.values())} mixes genders")
+        if any(by_id[vid].language.split("-")[0] != lang for lang, vid in pair.items()):
+            problems.append(f"the voice pair {'+'.join(pair.values())} has a voice under the wrong language")
+    return problems
+
+
 def check_pack(pack_dir: Path | str, *, trusted_keys: Iterable[str] | None = None,
                warn_unsigned: bool = False) -> PackCheck:
     """Check every file's size and hash, the ONNX inputs/outputs, the settings and the signature."""
@@ -517,6 +580,7 @@ def check_pack(pack_dir: Path | str, *, trusted_keys: Iterable[str] | None = Non
         for source in f.sources:
             if source.license_file not in listed:
                 problems.append(f"{f.path}: its license text {source.license_file} is not in the pack")
+    problems += _check_voice_table(manifest, listed)
 
     for rel, sha, size in manifest.all_files():
         if not _safe_relative(rel):
@@ -662,19 +726,58 @@ class Pack:
             options.intra_op_num_threads = threads
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
-    def voices(self) -> dict[str, Any]:
-        """Voice id -> style data (for style_vector packs: float32 [max_tokens, 256])."""
-        import numpy as np
-
+    def voices(self) -> "Mapping[str, Any]":
+        """Voice id -> style data (for style_vector packs: float32 [max_tokens, 1, 256]). Each table is
+        read from the voices file when first asked for: the rich pack has 54 voices (28 MB) and a
+        reading session uses one or two."""
         if not self.manifest.voices_file:
             return {}
-        with np.load(self.path / self.manifest.voices_file) as data:
-            return {key: data[key] for key in data.files}
+        return VoiceTables(self.path / self.manifest.voices_file)
 
     def phonemes(self) -> dict[str, Any]:
         if not self.manifest.phonemes:
             return {}
         return json.loads((self.path / self.manifest.phonemes.file).read_text(encoding="utf-8"))
+
+
+class VoiceTables(collections.abc.Mapping):
+    """A read-only mapping over an .npz of voice tables that reads each table on first use and keeps it."""
+
+    def __init__(self, path: Path) -> None:
+        import zipfile
+
+        self.path = Path(path)
+        try:
+            with zipfile.ZipFile(self.path) as archive:
+                names = [n[:-4] for n in archive.namelist() if n.endswith(".npy")]
+        except (OSError, zipfile.BadZipFile) as exc:
+            raise PackError(f"The voices file {self.path} cannot be read ({exc}).") from None
+        self._names = tuple(names)
+        self._loaded: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._loaded:
+            if key not in self._names:
+                raise KeyError(key)
+            import numpy as np
+
+            with np.load(self.path) as data:
+                self._loaded[key] = data[key]
+        return self._loaded[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._names
+
+    @property
+    def loaded(self) -> tuple[str, ...]:
+        """The tables read so far (tests, memory figures)."""
+        return tuple(self._loaded)
 
 
 def open_pack(pack_dir: Path | str, *, trusted_keys: Iterable[str] | None = None,

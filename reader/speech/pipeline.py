@@ -77,6 +77,7 @@ class AudioChunk:
     last: bool = False
     pack: str = ""
     times: StageTimes | None = field(default=None, compare=False)
+    voice: str = ""  # the voice that spoke it: a stock id, a blend spec or an enrolled voice's name
 
     @property
     def seconds(self) -> float:
@@ -126,7 +127,8 @@ class Pipeline:
                  speaker: SpeakerStage | None = None, voices: dict[str, np.ndarray] | None = None,
                  voice_ids: tuple[str, ...] = (), tier: str = "rich", max_phonemes: int | None = None,
                  max_tokens: int = DEFAULT_MAX_TOKENS, punctuation: str = "some", dictionary: Any = None,
-                 pool: SessionPool | None = None) -> None:
+                 pool: SessionPool | None = None, default_voices: dict[str, str] | None = None,
+                 voice_languages: dict[str, str] | None = None, manifest: Any = None) -> None:
         self.name = name
         self.acoustic = acoustic
         self.vocoder = vocoder
@@ -137,6 +139,11 @@ class Pipeline:
         self.languages = tuple(languages)
         self.voice_tables = voices or {}
         self.voice_ids = tuple(voice_ids) or tuple(self.voice_tables)
+        # Language ("en", "zh") -> the pack's voice for it when nobody chose one (the manifest's default_voices).
+        self.default_voices = dict(default_voices or {})
+        # Voice id -> its language ("en", "zh", ...) for the speakable voices; the others map to "".
+        self.voice_languages = dict(voice_languages or {})
+        self.manifest = manifest  # the pack's Manifest when loaded from one (voice table, pairs)
         self.tier = tier
         self.max_phonemes = max_phonemes
         self.max_tokens = max_tokens
@@ -186,6 +193,9 @@ class Pipeline:
             voice_ids=tuple(v.id for v in m.voices), tier=m.tier, max_phonemes=max_phonemes,
             max_tokens=getattr(settings, "max_tokens", DEFAULT_MAX_TOKENS),
             punctuation=getattr(settings, "punctuation", "some"), dictionary=dictionary, pool=pool,
+            default_voices=dict(m.default_voices),
+            voice_languages={v.id: v.language.split("-")[0] if v.speakable else "" for v in m.voices},
+            manifest=m,
         )
 
     # --- state ------------------------------------------------------------------------------------
@@ -209,11 +219,15 @@ class Pipeline:
 
     # --- voices -----------------------------------------------------------------------------------
 
-    def voice(self, spec: str | None = None, *, control: RunControl | None = None) -> VoiceCondition:
+    def voice(self, spec: str | None = None, *, lang: str | None = None,
+              control: RunControl | None = None) -> VoiceCondition:
         """A voice of this pack: a stock voice id, a blend ("a+b", "a:0.7,b:0.3"), or, for a cloning pack,
-        a speech file (WAV/FLAC, >= 3 s) or a saved embedding (.npy)."""
+        a speech file (WAV/FLAC, >= 3 s) or a saved embedding (.npy). No spec: the pack's default voice for
+        `lang` (a native voice of it when the pack has one)."""
         from reader.speech import voices
 
+        if not spec and self.conditioning == "style_vector":
+            spec = self.default_voice(lang)
         key = spec or ""
         if key in self._voice_cache:
             return self._voice_cache[key]
@@ -238,13 +252,25 @@ class Pipeline:
         self._voice_cache[key] = dataclasses.replace(voice, speaker_ms=0.0)
         return voice
 
-    def default_voice(self) -> str:
+    def default_voice(self, lang: str | None = None) -> str:
+        """The voice for `lang` when nobody chose one: the pack's default for it, else its first voice."""
+        chosen = self.default_voices.get((lang or "").split("-")[0])
+        if chosen and (chosen in self.voice_tables or not self.voice_tables):
+            return chosen
         for v in self.voice_ids:
             if v in self.voice_tables:
                 return v
         if self.voice_tables:
             return next(iter(self.voice_tables))
         return self.voice_ids[0] if self.voice_ids else self.name
+
+    def stock_voices(self, lang: str | None = None) -> list[str]:
+        """The stock style voices, those that speak `lang` natively when given and the pack says which do
+        (all of them when it does not)."""
+        ids = [v for v in self.voice_ids if v in self.voice_tables]
+        if lang is None or not self.voice_languages:
+            return ids
+        return [v for v in ids if self.voice_languages.get(v) == lang.split("-")[0]] or ids
 
     def embedding_voice(self, embedding: np.ndarray, name: str = "embedding") -> VoiceCondition:
         """A voice from a speaker embedding (a cloning pack), e.g. one kept in the voice vault."""
@@ -310,7 +336,11 @@ class Pipeline:
         clock = _Clock()
         loads_before = self._loads()
         if voice is None:
-            voice = self.voice(None, control=control)
+            if lang == "auto":
+                from reader.text.sentences import detect_lang
+
+                lang = detect_lang(text)
+            voice = self.voice(None, lang=lang, control=control)
         times.speaker_ms = voice.speaker_ms
         start = time.perf_counter()
         pieces = self.pieces(text, lang)
@@ -318,7 +348,7 @@ class Pipeline:
         if not pieces:
             times.wall_ms = clock.elapsed_ms()
             yield AudioChunk(np.zeros(0, np.float32), self.sample_rate, sentence_id, last=True, pack=self.name,
-                             times=times)
+                             times=times, voice=voice.name)
             return
         sr = self.sample_rate
         # Without an F0 output (Piper), pitch is shifted by stretching the durations by the pitch factor
@@ -379,7 +409,7 @@ class Pipeline:
                     times.wall_ms = clock.elapsed_ms()
                     chunk_times = times
                 yield from clock.pause(AudioChunk(samples, sr, sentence_id, p_index, index, last=final,
-                                                  pack=self.name, times=chunk_times))
+                                                  pack=self.name, times=chunk_times, voice=voice.name))
                 index += 1
 
     def _decode(self, frames: AcousticFrames, windows: list, control: RunControl | None,

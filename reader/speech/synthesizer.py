@@ -47,6 +47,9 @@ class SynthesisOptions:
     volume: float | None = None
     style: str | None = None
     allow_downgrade: bool = True
+    # A chosen stock voice reads the sentences of its own language; a sentence of another language is read
+    # by its partner of the same gender (the pack's voice_pairs) when it has one. False: one voice for all.
+    voice_per_language: bool = True
 
     def prosody(self) -> Prosody:
         explicit = Prosody(rate=self.rate or 1.0, pitch=self.pitch or 1.0, energy=1.0,
@@ -96,8 +99,8 @@ class Synthesizer:
         self._loader = loader
         self._manifests = {m.name: m for m in available}
         for name, p in self._pipelines.items():
-            self._manifests.setdefault(name, _PipelineInfo(name, p.tier, p.languages,
-                                                          tuple(_VoiceId(v) for v in p.voice_ids)))
+            self._manifests.setdefault(name, getattr(p, "manifest", None) or _PipelineInfo(
+                name, p.tier, p.languages, tuple(_VoiceId(v) for v in p.voice_ids)))
         self.settings = settings
         self.timeout_s = float(getattr(settings, "sentence_timeout_s", 30.0) or 30.0)
         self.slow_rtf = float(getattr(settings, "slow_rtf", 0.8) or 0.8)
@@ -214,9 +217,35 @@ class Synthesizer:
         return names[0] if names else None
 
     def default_pack_for(self, lang: str) -> str | None:
-        """The pack that reads `lang` when nobody chose one: the most native one (pack_with), else the
-        first pack."""
-        return self.pack_with(lang) or self.default_pack
+        """The pack that reads `lang` when nobody chose one: a pack with a native voice of it, the fast
+        tier first (English: Piper, first audio ~70 ms against Kokoro's ~300 ms here; Chinese: Kokoro's
+        Mandarin voices, the only native ones), else the first pack. Which voice is most intelligible is
+        for a recognizer to measure (issue 11); until then the fast native voice reads English."""
+        return self.pack_with(lang, prefer_tier="fast") or self.default_pack
+
+    def default_voice_for(self, lang: str, pack: str | None = None) -> str | None:
+        """The stock voice that reads `lang` when nobody chose one (on `pack`, else default_pack_for)."""
+        name = pack or self.default_pack_for(lang)
+        manifest = self._manifests.get(name) if name else None
+        if manifest is None:
+            return None
+        default = getattr(manifest, "default_voice_for", None)
+        found = default(lang) if default is not None else None
+        if found:
+            return found
+        voices = [v.id for v in getattr(manifest, "voices", ())]
+        return voices[0] if voices else None
+
+    def partner_voice(self, pack: str, voice: str, lang: str) -> str | None:
+        """The voice of `pack` that reads `lang` in place of the chosen stock `voice` when that is of
+        another language: its partner of the same gender (voice_pairs), None when it has none (a blend,
+        an enrolled voice, a voice of a language without pairs)."""
+        manifest = self._manifests.get(pack)
+        info = getattr(manifest, "voice_info", None)
+        chosen = info(voice) if info is not None else None
+        if chosen is None or chosen.language.split("-")[0] == lang.split("-")[0]:
+            return None
+        return manifest.partner(voice, lang)
 
     def interface_pack(self, lang: str = "en") -> str | None:
         """The voice of the app's own speech: the fast pack with a native voice of the interface
@@ -320,7 +349,7 @@ class Synthesizer:
         current = chosen or (self.default_pack if self._default_given else None)
         if current is None and self.default_pack is None:
             raise PackError("No voice pack is installed; run `reader packs build` to build the default ones.")
-        voices: dict[str, Any] = {}
+        voices: dict[tuple[str, str], Any] = {}  # (pack, language) -> its voice
         fallback_said: set[tuple[str, str]] = set()
         for i, item in enumerate(sentences):
             if control.cancelled:
@@ -346,13 +375,16 @@ class Synthesizer:
                                         f"{_LANG.get(lang, lang)} sentences are read by the {other} pack.", sid))
                 name = other
             pipeline = self.pipeline(name)
-            if name not in voices:
+            key = (name, lang)
+            if key not in voices:
                 spec = options.voice if name == (chosen or self.default_pack_for(lang)) else None
+                if spec and options.voice_per_language:
+                    spec = self.partner_voice(name, spec, lang) or spec
                 enrolled = self._enrolled.get(spec) if spec else None
-                voices[name] = enrolled[1] if enrolled is not None and enrolled[0] == name else \
-                    pipeline.voice(spec, control=control)
-            voice = voices[name]
-            voices[name] = dataclasses.replace(voice, speaker_ms=0.0)  # encoder time counted once
+                voices[key] = enrolled[1] if enrolled is not None and enrolled[0] == name else \
+                    pipeline.voice(spec, lang=lang, control=control)
+            voice = voices[key]
+            voices[key] = dataclasses.replace(voice, speaker_ms=0.0)  # encoder time counted once
             report = self._speak_one(pipeline, sid, text, lang, voice, prosody, control, chunks)
             if report is None:
                 continue
@@ -422,12 +454,15 @@ class Synthesizer:
 
 
 def _native(manifest: Any, lang: str) -> bool:
-    """Whether a pack's first (default) voice is a native speaker of `lang`; a pack that lists no voices
-    with languages counts as native for the languages it declares."""
+    """Whether a pack has a native voice of `lang` to read it with: its default voice for it, or (a pack
+    without defaults) a speakable voice of that language; a pack that lists no voices with languages
+    counts as native for the languages it declares."""
+    if lang in (getattr(manifest, "default_voices", None) or {}):
+        return True
     voices = [v for v in getattr(manifest, "voices", ()) if getattr(v, "language", None)]
     if not voices:
         return lang in getattr(manifest, "languages", ())
-    return voices[0].language.split("-")[0] == lang
+    return any(v.language.split("-")[0] == lang and getattr(v, "speakable", True) for v in voices)
 
 
 @dataclass(frozen=True)

@@ -32,36 +32,74 @@ class VoiceEntry:
     can_clone: bool
     note: str
     gender: str | None = None
+    accent: str | None = None  # "American", "British", ... where the language has several
+    speakable: bool = True  # False: the reader cannot speak the voice's language yet
+    default_for: tuple[str, ...] = ()  # languages this voice reads when nobody chose one
+    partners: tuple[str, ...] = ()  # voices of other languages it is paired with (same gender)
+    source: str | None = None  # "kokoro-js 1.2.1 (Apache-2.0)"
 
 
-_LANG_NAMES = {"en": "English", "zh": "Chinese", "ja": "Japanese", "en-US": "US English"}
+# Kokoro's languages (the voice ids' first letters) and the tags the packs use.
+_LANG_NAMES = {"en": "English", "zh": "Chinese", "ja": "Japanese", "es": "Spanish", "fr": "French",
+               "hi": "Hindi", "it": "Italian", "pt": "Portuguese", "en-US": "US English", "en-GB": "British English"}
 
 
-def voice_entries(manifests: Iterable[Any]) -> list[VoiceEntry]:
-    """Every voice of the speaking packs, saying honestly what each can do."""
+# The languages the front end speaks (reader.speech.g2p phonemizes English and Mandarin only): a voice of
+# any other language is not speakable, whatever the pack's own list says.
+FRONT_END_LANGUAGES = ("en", "zh")
+
+
+def language_name(tag: str) -> str:
+    """"en-GB" -> "British English", "zh-CN" -> "Chinese", "es" -> "Spanish"."""
+    return _LANG_NAMES.get(tag) or _LANG_NAMES.get(tag.split("-")[0], tag)
+
+
+def voice_entries(manifests: Iterable[Any], *, language: str | None = None, gender: str | None = None,
+                  speakable_only: bool = False) -> list[VoiceEntry]:
+    """Every voice of the speaking packs, saying honestly what each can do; `language` ("en", "zh"),
+    `gender` and `speakable_only` filter the list (a voice picker's filters)."""
     out: list[VoiceEntry] = []
     for m in manifests:
         if "acoustic" not in m.stages:
             continue
         if m.conditioning == "speaker_embedding":
-            out.append(VoiceEntry(
-                m.name, "FILE.wav", "your voice", "/".join(m.languages), m.tier, m.conditioning, True,
-                "can clone a voice: give 3 s or more of clear speech (--voice FILE.wav)"))
+            if gender is None and (language is None or language in m.languages) and not speakable_only:
+                out.append(VoiceEntry(
+                    m.name, "FILE.wav", "your voice", "/".join(m.languages), m.tier, m.conditioning, True,
+                    "can clone a voice: give 3 s or more of clear speech (--voice FILE.wav)"))
             continue
+        defaults = getattr(m, "default_voices", None) or {}
+        pairs = getattr(m, "voice_pairs", ()) or ()
         for v in m.voices:
+            base = v.language.split("-")[0]
+            speakable = getattr(v, "speakable", True) and base in m.languages and base in FRONT_END_LANGUAGES
+            if (language is not None and base != language) or (gender is not None and v.gender != gender) \
+                    or (speakable_only and not speakable):
+                continue
             if m.conditioning == "style_vector":
                 note = "stock voice; can be blended with the pack's other voices (a+b), cannot clone a voice"
             else:
                 note = "the pack's one fixed voice; cannot blend or clone"
-            base = v.language.split("-")[0]
-            other = [lang for lang in m.languages if lang != base]
-            if other and base not in ("en", "zh"):
-                accented = " and ".join(_LANG_NAMES.get(x, x) for x in other if x in ("en", "zh"))
-                if accented:
-                    note += (f"; a {_LANG_NAMES.get(base, base)} speaker, so {accented} come out with a "
-                             f"{_LANG_NAMES.get(base, base)} accent")
+            default_for = tuple(lang for lang, vid in defaults.items() if vid == v.id)
+            if default_for:
+                note = f"default for {' and '.join(language_name(x) for x in default_for)}; " + note
+            who = ", ".join(filter(None, [language_name(v.language), v.gender]))
+            note = f"{who}; {note}"
+            other = [lang for lang in m.languages if lang != base and lang in FRONT_END_LANGUAGES]
+            if not speakable:
+                name = language_name(base)
+                note += f"; the reader cannot speak {name} yet"
+                if other:
+                    note += f", so {' and '.join(language_name(x) for x in other)} come out with a {name} accent"
+            paired = {lang: vid for pair in reversed(pairs) if v.id in pair.values()
+                      for lang, vid in pair.items() if vid != v.id}  # the first pair of a language wins
+            partners = tuple(paired.values())
+            if paired:
+                note += "; paired with " + ", ".join(f"{vid} for {language_name(lang)}" for lang, vid in paired.items())
+            src = getattr(v, "source", None)
+            source = f"{src.package} {src.version} ({src.license})" if src is not None else None
             out.append(VoiceEntry(m.name, v.id, v.title, v.language, m.tier, m.conditioning, False, note,
-                                  v.gender))
+                                  v.gender, getattr(v, "accent", None), speakable, default_for, partners, source))
     return out
 
 

@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 # Every trial speaks this sentence: one fixed text, so trials differ only in the voice. About 2.5 s with
 # Kokoro: two GE2E partials (1.6 s each, 0.77 s apart), and 1.5-3 s of synthesis on 2 cores.
 FIT_TEXT = "She opened the old book and read aloud."
+# FIT_TEXT's language: the stock voices compared are the pack's native voices of it (Kokoro: its 28
+# English voices, not all 54, whose other languages would read FIT_TEXT accented; ~1.3 s each on 2 cores,
+# once: their embeddings are cached).
+FIT_LANG = "en"
 # Synthesized trials allowed for blends (stock styles are synthesized once and cached): 24 trials of
 # ~2.5 s of speech bound a fit to about a minute on 2 cores.
 MAX_TRIALS = 24
@@ -154,13 +158,14 @@ def fit_preset(pipeline: Any, encoder: Any, target: np.ndarray, *, judge: Any = 
                target_judge: np.ndarray | None = None, clips16k: list[np.ndarray] | None = None,
                budget: int = MAX_TRIALS, text: str = FIT_TEXT, stock_cache: "StockCache | None" = None,
                encoder_name: str = "ge2e-speaker", judge_name: str | None = "voicefilter-judge",
-               progress: Callable[[str], None] | None = None) -> FitResult:
+               progress: Callable[[str], None] | None = None, voices: list[str] | None = None,
+               lang: str = FIT_LANG) -> FitResult:
     """The preset of `pipeline`'s pack closest to the `target` embedding (our encoder's, unit length).
 
     A pack conditioned on a speaker embedding gets the embedding itself: its own speaker stage's
     embedding of `clips16k` when it has one (its acoustic stage was trained on that encoder's space),
-    else `target`. A style pack gets the best of its stock styles and of blends searched within `budget`
-    synthesized trials. `judge`/`target_judge` (an independent encoder and its embedding of the same
+    else `target`. A style pack gets the best of its stock styles (`voices`, by default the pack's native
+    voices of `lang`, the language of `text`) and of blends searched within `budget` synthesized trials. `judge`/`target_judge` (an independent encoder and its embedding of the same
     clips) only measure; they never steer the search.
     """
     start = time.perf_counter()
@@ -178,7 +183,7 @@ def fit_preset(pipeline: Any, encoder: Any, target: np.ndarray, *, judge: Any = 
                          stock_judge=trial.judge, trials=scorer.syntheses,
                          fitting_ms=(time.perf_counter() - start) * 1000, encoder=encoder_name,
                          judge_encoder=judge_name if judge is not None else None, history=tuple(scorer.history))
-    voices = [v for v in pipeline.voice_ids if v in pipeline.voice_tables]
+    voices = list(voices) if voices else pipeline.stock_voices(lang)
     if pipeline.conditioning != "style_vector" or not voices:
         raise ValueError(f"the {pipeline.name} pack has no voices to fit")
     cache = stock_cache.load() if stock_cache is not None else {}
@@ -187,7 +192,7 @@ def fit_preset(pipeline: Any, encoder: Any, target: np.ndarray, *, judge: Any = 
     stock = sorted((scorer.score(v) for v in voices), key=lambda t: -t.similarity)
     stock_syntheses = scorer.syntheses
     if stock_cache is not None and stock_syntheses:
-        stock_cache.save({v: scorer.cache[v] for v in voices})
+        stock_cache.save({**cache, **{v: scorer.cache[v] for v in voices}})
     best = stock[0]
     trials_left = budget
 

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+import inspect
+import logging
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
+from reader.errors import ReaderError
 from reader.speech import packs
 from reader.speech.build import ge2e, judge, kokoro, piper
+from reader.speech.errors import PackBuildError
 
-# name -> (recipe version, build function); a pack is rebuilt when its recipe or a source version changes.
-RECIPES: dict[str, tuple[str, Callable[..., Path]]] = {
-    piper.NAME: (f"{piper.NAME}/{piper.RECIPE_VERSION}", piper.build),
-    kokoro.NAME: (f"{kokoro.NAME}/{kokoro.RECIPE_VERSION}", kokoro.build),
-    ge2e.NAME: (f"{ge2e.NAME}/{ge2e.RECIPE_VERSION}", ge2e.build),
-    judge.NAME: (f"{judge.NAME}/{judge.RECIPE_VERSION}", judge.build),
+log = logging.getLogger(__name__)
+
+# name -> (recipe version, build function, what else it reads); a pack is rebuilt when its recipe, a source
+# version or one of those inputs (kokoro: the pinned npm package and the voice catalogue) changes.
+RECIPES: dict[str, tuple[str, Callable[..., Path], Callable[[], dict[str, Any]] | None]] = {
+    piper.NAME: (f"{piper.NAME}/{piper.RECIPE_VERSION}", piper.build, None),
+    kokoro.NAME: (f"{kokoro.NAME}/{kokoro.RECIPE_VERSION}", kokoro.build, kokoro.inputs),
+    ge2e.NAME: (f"{ge2e.NAME}/{ge2e.RECIPE_VERSION}", ge2e.build, None),
+    judge.NAME: (f"{judge.NAME}/{judge.RECIPE_VERSION}", judge.build, None),
 }
 
 
-def _up_to_date(pack_dir: Path, recipe: str) -> bool:
-    """Built by this recipe from the installed source versions, and it verifies."""
+def _up_to_date(pack_dir: Path, recipe: str, inputs: Callable[[], dict[str, Any]] | None = None) -> bool:
+    """Built by this recipe from the installed source versions and the same other inputs, and it verifies."""
     import importlib.metadata as md
 
     try:
@@ -27,6 +34,8 @@ def _up_to_date(pack_dir: Path, recipe: str) -> bool:
     except packs.PackError:
         return False
     if manifest.build.get("recipe") != recipe:
+        return False
+    if inputs is not None and manifest.build.get("inputs") != inputs():
         return False
     for dist, version in manifest.build.get("sources", {}).items():
         try:
@@ -48,20 +57,37 @@ def _pack_lexicon() -> None:
 
 def build_default_packs(dest: Path, *, quantize: bool = True, force: bool = False,
                         names: list[str] | None = None,
-                        report: Callable[[str, Path, float, bool], None] | None = None) -> list[Path]:
-    """Build (or keep, when up to date and verified) each default pack in dest/NAME; returns their folders."""
+                        report: Callable[[str, Path, float, bool], None] | None = None,
+                        offline: bool = False, voices_tarball: Path | None = None) -> list[Path]:
+    """Build (or keep, when up to date and verified) each default pack in dest/NAME; returns their folders.
+
+    offline: fetch nothing (the rich pack's kokoro-js voices come from npm's cache only); voices_tarball:
+    a kokoro-js tarball to use instead of `npm pack`. A pack that fails does not stop the others: they are
+    built, then the failure is raised (several: one error naming each)."""
     dest = Path(dest)
     built = []
+    failures: list[tuple[str, ReaderError]] = []
     if dest == packs.builtin_pack_dir() and names is None:
         _pack_lexicon()
+    options = {"offline": offline, "voices_tarball": voices_tarball}
     for name in names or list(RECIPES):
-        recipe, build = RECIPES[name]
+        recipe, build, inputs = RECIPES[name]
         start = time.perf_counter()
         pack_dir = dest / name
-        fresh = force or not _up_to_date(pack_dir, recipe)
+        fresh = force or not _up_to_date(pack_dir, recipe, inputs)
         if fresh:
-            pack_dir = build(dest, quantize=quantize)
+            accepted = inspect.signature(build).parameters
+            try:
+                pack_dir = build(dest, quantize=quantize, **{k: v for k, v in options.items() if k in accepted})
+            except ReaderError as exc:
+                log.info("%s failed: %s", name, exc.message)
+                failures.append((name, exc))
+                continue
         built.append(pack_dir)
         if report:
             report(name, pack_dir, time.perf_counter() - start, fresh)
+    if len(failures) == 1:
+        raise failures[0][1]
+    if failures:
+        raise PackBuildError(" ".join(f"{name}: {exc.message}" for name, exc in failures))
     return built

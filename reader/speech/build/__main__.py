@@ -19,6 +19,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="rebuild even when a pack is up to date")
     parser.add_argument("--no-quantize", action="store_true", help="keep every stage in fp32")
     parser.add_argument("--only", action="append", choices=sorted(RECIPES), help="build only this pack")
+    parser.add_argument("--offline", action="store_true",
+                        help="fetch nothing: take the rich pack's voices (npm package kokoro-js) from npm's cache")
+    parser.add_argument("--voices-tarball", type=Path, metavar="TGZ",
+                        help="use this kokoro-js-1.2.1.tgz instead of `npm pack` (checked against the same pins)")
     args = parser.parse_args(argv)
 
     def report(name: str, pack_dir: Path, seconds: float, fresh: bool) -> None:
@@ -32,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         build_default_packs(args.dest, quantize=not args.no_quantize, force=args.force, names=args.only,
-                            report=report)
+                            report=report, offline=args.offline, voices_tarball=args.voices_tarball)
     except ReaderError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return exc.exit_code

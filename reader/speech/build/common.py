@@ -86,12 +86,13 @@ class PackWriter:
         self._sources: dict[str, Source] = {}
 
     def source(self, package: Package, *, license: str | None = None, note: str = "",
-               extra_texts: tuple[tuple[str, str], ...] = ()) -> Source:
+               extra_texts: tuple[tuple[str, str], ...] = (), copied_from: str = "the installed distribution"
+               ) -> Source:
         """Copy the package's license texts into licenses/DIST.txt once; the Source points at it."""
         rel = f"{LICENSES_DIR}/{package.dist}.txt"
         if rel not in {f.path for f in self.files}:
             header = (f"{package.dist} {package.version}\nDeclared license: {package.license}\n"
-                      "Texts copied from the installed distribution follow.\n")
+                      f"Texts copied from {copied_from} follow.\n")
             body = "".join(f"\n===== {name} =====\n{text.rstrip()}\n" for name, text in package.license_texts
                            + extra_texts)
             if not package.license_texts:

