@@ -59,6 +59,7 @@ class VoicesScreen(_ListDialog):
             yield OptionList(id="voices")
             yield Static(HONEST_NOTE, classes="note")
             yield Static("", id="hint")
+            yield Static("", id="progress")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -151,14 +152,15 @@ class VoicesScreen(_ListDialog):
             result = self.book.enroll(name, clips, consent, encoder, consent_audio=consent_clip)
             self.app.call_from_thread(self.refresh_list, name)
             say(f"Enrolled {name}: {result.clips} recordings, {result.seconds:.0f} s. Finding the closest "
-                "voice the packs can make; this takes about a minute.")
-            show = lambda text: self.app.call_from_thread(self.query_one("#hint", Static).update, text)  # noqa: E731
+                "voice the packs can make; this takes a minute or two.")
+            show = lambda text: self.app.call_from_thread(self.query_one("#progress", Static).update, text)  # noqa: E731
             fit = fit_for(self.book, name, self.settings, argparse.Namespace(pack=None), encoder=encoder,
                           clips16k=[c.samples for c in clips], say=show)
             message = f"{name}: {fit.describe()}"
         except ReaderError as exc:
             message = exc.message
         self.app.call_from_thread(self.refresh_list)
+        self.app.call_from_thread(self.query_one("#progress", Static).update, "")
         say(message)
 
     def action_microphone(self) -> None:
