@@ -302,7 +302,7 @@ def test_chinese_hello_world():
         ("我还你钱", "还", "huan2"),
         ("我们都去", "都", "dou1"),
         ("首都", "都", "du1"),
-        ("我得走了", "得", "dei3"),
+        ("我得去了", "得", "dei3"),  # 我得走了 is děi too, said déi before the third tone of 走
         ("他跑得很快", "得", "de5"),
         ("得到", "得", "de2"),
         ("慢慢地走", "地", "de5"),
