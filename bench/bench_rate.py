@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # runnable from a checkout
@@ -79,23 +79,29 @@ def words(text: str) -> list[str]:
     return re.sub(r"[^a-z' ]", " ", text.lower().replace("-", " ")).split()
 
 
-def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
-    """(substitutions + deletions + insertions, reference words): Levenshtein distance over words."""
-    ref, hyp = words(reference), words(hypothesis)
+def edit_distance(ref: Sequence[str], hyp: Sequence[str]) -> int:
+    """Substitutions + deletions + insertions turning `ref` into `hyp` (Levenshtein, over any tokens)."""
     row = list(range(len(hyp) + 1))
     for i in range(1, len(ref) + 1):
         diag, row[0] = row[0], i
         for j in range(1, len(hyp) + 1):
             diag, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, diag + (ref[i - 1] != hyp[j - 1]))
-    return row[len(hyp)], len(ref)
+    return row[len(hyp)]
 
 
-def transcribe(model: Any, audio, sample_rate: int) -> str:
+def word_errors(reference: str, hypothesis: str) -> tuple[int, int]:
+    """(substitutions + deletions + insertions, reference words): Levenshtein distance over words."""
+    ref, hyp = words(reference), words(hypothesis)
+    return edit_distance(ref, hyp), len(ref)
+
+
+def transcribe(model: Any, audio, sample_rate: int, language: str = "en") -> str:
+    """What Whisper hears in `audio`, told the language (no detection): "en" or "zh"."""
     import numpy as np
     import soxr
 
     x = soxr.resample(audio, sample_rate, WHISPER_RATE).astype(np.float32)
-    segments, _ = model.transcribe(x, language="en", beam_size=5, vad_filter=False,
+    segments, _ = model.transcribe(x, language=language, beam_size=5, vad_filter=False,
                                    condition_on_previous_text=False)
     return " ".join(s.text for s in segments)
 
