@@ -60,8 +60,13 @@ class Settings:
     # The microphone for recording voices and the dialect archive: a sounddevice device number or name
     # (`python -m sounddevice` lists them); None for the system's default input.
     microphone: str | None = None
+    # How long fitting an enrolled voice to a pack that cannot clone may take (`reader voices fit
+    # --minutes` overrides it; "keep improving" adds 5 minutes).
+    fit_minutes: float = 3.0
 
     def __post_init__(self) -> None:
+        if not 0.1 <= float(self.fit_minutes) <= 120:
+            raise SettingsError("fit_minutes must be between 0.1 and 120; 3 is the default.")
         if self.punctuation not in PUNCTUATION_LEVELS:
             raise SettingsError(
                 f"Punctuation level {self.punctuation!r} is unknown; use one of {', '.join(PUNCTUATION_LEVELS)}."

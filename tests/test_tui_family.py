@@ -17,7 +17,7 @@ SAMPLE = ROOT / "reader" / "data" / "sample.md"
 
 
 def _app(home):
-    settings = Settings.load(home).with_(self_voicing=False)
+    settings = Settings.load(home).with_(self_voicing=False, fit_minutes=0.75)  # a short fit: 45 s
     return make_app(settings, document=load_document(SAMPLE), warm_up=False)
 
 
@@ -107,7 +107,7 @@ def test_voices_screen_refuses_enrollment_without_consent_and_stores_nothing(rea
             await _create_vault(app, pilot, "V", "pass phrase")
             assert isinstance(app.screen, VoicesScreen)
             await pilot.press("i")
-            for value in ("grandma", "/nonexistent.wav", "", "", "", ""):  # no consent given
+            for value in ("grandma", "/nonexistent.wav", "", "", "", "", ""):  # no consent given
                 await _type(pilot, value)
                 await pilot.press("enter")
             await _settle(app, pilot)
@@ -150,7 +150,7 @@ def test_voices_screen_enrolls_verifies_uses_and_deletes_a_voice(reader_home, jo
             await pilot.press("i")
             files = " ".join(str(p) for p in joe_files[:3])
             consent = write_clip(tmp_path / "consent.wav", speakers["joe"][3], SR, subtype="PCM_16")
-            for value in ("grandpa", files, "Grandpa Joe", "reading letters aloud", "", str(consent)):
+            for value in ("grandpa", files, "", "Grandpa Joe", "reading letters aloud", "", str(consent)):
                 await _type(pilot, value)
                 await pilot.press("enter")
             await _wait_for_workers(app, pilot)
@@ -161,7 +161,8 @@ def test_voices_screen_enrolls_verifies_uses_and_deletes_a_voice(reader_home, jo
             assert listed.startswith("grandpa: 3 recordings") and "Grandpa Joe" in listed, listed
             assert "spoken consent kept" in listed
             preset = screen.book.preset("grandpa")
-            assert preset["kind"] in ("stock", "blend") and preset["pack"] == "kokoro-int8"
+            assert preset["kind"] in ("stock", "blend", "style") and preset["pack"] == "kokoro-int8"
+            spec = screen.book.reading_spec("grandpa")[0]
 
             for path, verdict in ((joe_files[3], SAME), (kumo, NOT_SAME)):
                 await pilot.press("C")
@@ -172,8 +173,8 @@ def test_voices_screen_enrolls_verifies_uses_and_deletes_a_voice(reader_home, jo
                 assert hint.startswith(verdict.capitalize() + ": similarity"), hint
 
             await pilot.press("u")
-            assert Settings.load(reader_home).voice == preset["spec"]
-            assert app.session.voice == preset["spec"]
+            assert Settings.load(reader_home).voice == spec
+            assert app.session.voice == spec
 
             await pilot.press("delete")
             await _type(pilot, "no")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import tempfile
 from pathlib import Path
 
@@ -148,7 +149,7 @@ def _clipped(joe):
 
 
 def _quiet(joe):
-    return joe[0] * 10 ** (-35 / 20)
+    return joe[0] * 10 ** (-22 / 20)  # speech at about -46 dBFS
 
 
 def _noisy(joe):
@@ -162,12 +163,10 @@ def _two_voices(joe, kumo):
 
 
 @pytest.mark.parametrize("make, sentence", [
-    (_silence, "Only 0.0 s of speech was found; record at least 3 s of someone speaking."),
-    (_short, "Only 1.5 s of speech was found; record at least 3 s of someone speaking."),
-    (_clipped, quality.CLIPPED),
-    (_quiet, quality.TOO_QUIET),
-    (_noisy, quality.NOISY),
-    (_two_voices, quality.SEVERAL_VOICES),
+    (_silence, re.escape(quality.NO_SPEECH)),
+    (_short, r"Only 1\.[3-5] s of speech was found; record at least 3 s of someone speaking\."),
+    (_clipped, re.escape(quality.CLIPPED)),
+    (_two_voices, re.escape(quality.SEVERAL_VOICES)),
 ])
 def test_quality_refusal_stores_nothing(make, sentence, vault_home, passfile, speakers, joe_files, tmp_path):
     bad = make(speakers["joe"], speakers["kumo"]) if make is _two_voices else make(speakers["joe"])
@@ -175,10 +174,22 @@ def test_quality_refusal_stores_nothing(make, sentence, vault_home, passfile, sp
     soundfile.write(str(path), bad.astype(np.float32), SR, subtype="FLOAT")  # float: a clip stays clipped, quiet stays quiet
     with pytest.raises(quality.QualityError) as caught:
         _run(_enroll_args([joe_files[0], path], passfile), vault_home)
-    assert caught.value.message == f"bad.wav: {sentence}"
+    assert re.fullmatch("bad\\.wav: " + sentence, caught.value.message), caught.value.message
     with _open(vault_home) as vault:
         assert vault.list() == [] and vault.groups() == []
     assert not list((vault_home / "vault" / "records").glob("*"))
+
+
+@pytest.mark.parametrize("make, warning", [(_quiet, "quiet"), (_noisy, "noisy")])
+def test_quiet_or_noisy_clips_are_enrolled_with_a_warning(make, warning, vault_home, passfile, speakers, joe_files,
+                                                          tmp_path):
+    """Refused before; a phone recording of a grandparent is often like this. Kept, normalized, warned."""
+    path = tmp_path / "memo.wav"
+    soundfile.write(str(path), make(speakers["joe"]).astype(np.float32), SR, subtype="FLOAT")
+    assert _run(_enroll_args([joe_files[1], path], passfile, "--no-preset"), vault_home) == 0
+    with _open(vault_home) as vault:
+        metas = [r.meta["quality"] for r in VoiceBook(vault).records(NAME, "recording")]
+    assert warning in metas[1]["warnings"] and warning not in metas[0]["warnings"]
 
 
 def test_good_clips_pass_every_check(speakers, encoder):
@@ -241,36 +252,6 @@ def test_enroll_api_refuses_without_consent(tmp_path, speakers, encoder):
 
 
 # --- preset fitting -------------------------------------------------------------------------------------------
-
-
-def test_fitting_a_blend_beats_or_equals_the_best_stock_voice(speakers, kokoro, encoder, judge, tmp_path):
-    """The target is itself a 50/50 blend of two stock styles (Japanese voices, jf_alpha and jm_kumo): fitting
-    among those five must find a blend at least as close as the best single style, by our encoder and by
-    the independent judge."""
-    clips = speakers["blend"]
-    target = unit_mean(encoder.embed(c, SR) for c in clips)
-    target_judge = unit_mean(judge.embed(c, SR) for c in clips)
-    cache = fit.StockCache(tmp_path / "cache", "test")
-    japanese = [v for v in kokoro.voice_ids if v.startswith(("jf_", "jm_"))]
-    assert len(japanese) == 5
-    result = fit.fit_preset(kokoro, encoder, target, judge=judge, target_judge=target_judge, budget=12,
-                            stock_cache=cache, voices=japanese)
-    assert result.kind == fit.BLEND_PRESET and result.stock_spec in japanese
-    assert result.similarity >= result.stock_similarity
-    assert result.judge >= result.stock_judge
-    assert result.trials <= len(japanese) + 12
-    assert cache.path.exists() and set(cache.load()) == set(japanese)
-    # The spec is one Pipeline.voice() takes, and its speech is what was measured.
-    voice = kokoro.voice(result.spec)
-    assert voice.style_table is not None
-    record = result.to_record()
-    assert record["stock"]["similarity"] == result.stock_similarity and record["judge"] == result.judge
-    assert "closest available voice" in result.describe().lower() and "stock best" in result.describe()
-    # A second fit reads the stock voices from the cache: only blends are synthesized.
-    again = fit.fit_preset(kokoro, encoder, target, budget=1, stock_cache=cache, voices=japanese)
-    assert again.trials == 1
-    # By default a fit compares the pack's native voices of FIT_TEXT's language, not all 54.
-    assert kokoro.stock_voices(fit.FIT_LANG) == [v for v in kokoro.voice_ids if v[:2] in ("af", "am", "bf", "bm")]
 
 
 def test_speaker_embedding_pack_uses_the_embedding(tmp_path, speakers, encoder):
@@ -462,16 +443,19 @@ def test_microphone_enrollment_streams_into_the_vault(tmp_path, speakers, encode
                                            mic=capture.Microphone(sd=sd), ask_line=ask_line, out=out)
         out.close()
         assert result.clips == 3 and len(sd.streams) == 4
-        # Each take was streamed into the vault (put() goes through put_stream too: consent, embedding).
-        assert [p for p in puts if p[0] == "recording"] == [("recording", "clip-1"), ("recording", "clip-2"),
-                                                            ("recording", "clip-2"), ("recording", "clip-3")]
+        # Each take was streamed into the vault as it came (put() goes through put_stream too: consent,
+        # embedding); a kept take was then replaced by itself at the normal level, the silent one deleted.
+        assert [p for p in puts if p[0] == "recording"] == [("recording", f"clip-{n}") for n in (1, 1, 2, 2, 2, 3, 3)]
         stored = book.recordings("mic")
-        assert len(stored) == 3
-        assert abs(len(stored[0]) - len(joe[0])) < 0.2 * SR  # the whole take, as it came
-        assert np.abs(stored[0][: SR] - joe[0][: SR]).max() < 1e-3
+        assert len(stored) == 3 and len(book.records("mic", "recording")) == 3
+        assert abs(len(stored[0]) - len(joe[0])) < 0.2 * SR  # the whole take
+        n = min(len(stored[0]), len(joe[0]))
+        assert np.corrcoef(stored[0][:n], joe[0][:n])[0, 1] > 0.99  # the same take, only louder or softer
+        report = quality.assess(stored[0])
+        assert abs(report.speech_dbfs - quality.TARGET_SPEECH_DBFS) < 2.0
         assert book.embedding("mic").shape == (256,)
     log = (tmp_path / "stderr.txt").read_text()
-    assert "level [" in log and "Only 0.0 s of speech was found" in log and "Sentence 3 of 3" in log
+    assert "level [" in log and quality.NO_SPEECH in log and "Sentence 3 of 3" in log
 
 
 def test_microphone_enrollment_on_a_real_input_device(paced_device, vault_home, passfile, speakers, joe_files,

@@ -381,8 +381,13 @@ class Synthesizer:
                 if spec and options.voice_per_language:
                     spec = self.partner_voice(name, spec, lang) or spec
                 enrolled = self._enrolled.get(spec) if spec else None
-                voices[key] = enrolled[1] if enrolled is not None and enrolled[0] == name else \
-                    pipeline.voice(spec, lang=lang, control=control)
+                if enrolled is not None and enrolled[0] == name:
+                    condition = enrolled[1]
+                    if hasattr(condition, "for_lang"):  # an enrolled voice fitted per language
+                        condition = condition.for_lang(lang, pipeline, control)
+                    voices[key] = condition
+                else:
+                    voices[key] = pipeline.voice(spec, lang=lang, control=control)
             voice = voices[key]
             voices[key] = dataclasses.replace(voice, speaker_ms=0.0)  # encoder time counted once
             report = self._speak_one(pipeline, sid, text, lang, voice, prosody, control, chunks)

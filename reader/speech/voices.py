@@ -4,7 +4,7 @@ stock styles, reading voice samples, and picking the stock voice that sounds clo
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -101,6 +101,25 @@ def voice_entries(manifests: Iterable[Any], *, language: str | None = None, gend
             out.append(VoiceEntry(m.name, v.id, v.title, v.language, m.tier, m.conditioning, False, note,
                                   v.gender, getattr(v, "accent", None), speakable, default_for, partners, source))
     return out
+
+
+@dataclass(frozen=True)
+class EnrolledVoice:
+    """An enrolled voice as a style pack speaks it: a condition per language it was fitted for; another
+    language is read by the stock voice in `instead` (the partner of its closest stock voice, same
+    gender), else the pack's default voice of that language."""
+
+    name: str
+    conditions: Mapping[str, Any]
+    instead: Mapping[str, str] = field(default_factory=dict)
+
+    def for_lang(self, lang: str, pipeline: Any, control: Any = None) -> Any:
+        base = (lang or "").split("-")[0]
+        if base in self.conditions:
+            return self.conditions[base]
+        if not base or base == "auto":
+            return next(iter(self.conditions.values()))
+        return pipeline.voice(self.instead.get(base), lang=base, control=control)
 
 
 _BLEND_PART = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*(?:[:*=]\s*([0-9]*\.?[0-9]+))?\s*$")

@@ -12,13 +12,14 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import OptionList, Static
+from textual.widgets import OptionList, ProgressBar, Static
 from textual.widgets.option_list import Option
 
 from reader.errors import ReaderError
 from reader.settings import Settings
 from reader.tui.family import FieldsScreen
-from reader.tui.screens import Announce, _Dialog, _ListDialog
+from reader.tui.screens import Announce, _Dialog, _duration, _ListDialog
+from reader.voices.fit import MORE_S as FIT_MORE_S
 
 HONEST_NOTE = ("The installed packs cannot clone a voice: a preset is the closest voice they can make, "
                "with its similarity. A pack conditioned on a speaker embedding would read in the voice itself.")
@@ -32,7 +33,8 @@ CONSENT_FIELDS = [("consent_by", "who gives consent (the person recorded, or the
 class VoicesScreen(_ListDialog):
     spoken_title = ("Family voices. i enrolls from files, capital R records with the microphone, capital I "
                     "chooses the microphone, capital C checks a recording against a voice, u uses the voice "
-                    "for reading, Delete deletes it, Escape closes.")
+                    "for reading, capital F keeps improving its fitted voice, Delete deletes it, Escape closes "
+                    "(or stops a fit that is running).")
     BINDINGS = [
         Binding("escape", "close", "Close"),
         Binding("i", "import_files", "Enroll from files (import)"),
@@ -41,7 +43,10 @@ class VoicesScreen(_ListDialog):
         Binding("u", "use", "Use for reading"),
         Binding("delete", "delete", "Delete, after you confirm"),
         Binding("I", "microphone", "Choose the microphone"),
+        Binding("F", "improve", "Keep improving the fitted voice for 5 more minutes"),
     ]
+    # The fit's progress is said when its phase changes and every this many seconds.
+    SPEAK_PROGRESS_S = 30.0
 
     def __init__(self, vault, settings: Settings, announce: Announce) -> None:
         super().__init__(announce)
@@ -50,6 +55,8 @@ class VoicesScreen(_ListDialog):
         self.book = VoiceBook(vault)
         self.settings = settings
         self.names: list[str] = []
+        self.fitting: threading.Event | None = None  # set to stop the running fit
+        self._said: tuple[str, float] = ("", 0.0)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
@@ -59,10 +66,12 @@ class VoicesScreen(_ListDialog):
             yield OptionList(id="voices")
             yield Static(HONEST_NOTE, classes="note")
             yield Static("", id="hint")
+            yield ProgressBar(total=100, show_eta=False, id="fit-bar")
             yield Static("", id="progress")
 
     def on_mount(self) -> None:
         super().on_mount()
+        self.query_one("#fit-bar", ProgressBar).display = False
         self.refresh_list()
 
     def refresh_list(self, select: str | None = None) -> None:
@@ -98,7 +107,7 @@ class VoicesScreen(_ListDialog):
     # -- enrolling ---------------------------------------------------------------------------------
     def action_import_files(self) -> None:
         fields = [("name", "the voice's name, e.g. grandma"),
-                  ("files", "recordings (WAV, FLAC or OGG), paths separated by spaces"), *CONSENT_FIELDS,
+                  ("files", "recordings (WAV, FLAC or OGG), paths separated by spaces"), LANG_FIELD, *CONSENT_FIELDS,
                   ("consent_audio", "a recording of the person saying they agree (optional)")]
 
         def chosen(values: dict | None) -> None:
@@ -134,13 +143,14 @@ class VoicesScreen(_ListDialog):
 
     @work(thread=True, exclusive=True, group="voices")
     def enroll(self, values: dict, mic_clips: list | None, consent_clip=None) -> None:
-        from reader.voices.commands import ENCODER_PACK, _encoder, fit_for
+        from reader.voices.commands import ENCODER_PACK, _encoder
         from reader.voices.consent import Consent
         from reader.voices.enroll import load_clip
 
         say = lambda text: self.app.call_from_thread(self._hint, text)  # noqa: E731
+        name = values.get("name", "")
         try:
-            name = values.get("name", "")
+            lang = _lang_of(values.get("lang", ""))
             if not values.get("consent_by") or not values.get("purpose"):
                 raise ReaderError("Enrollment needs consent first: say who consents and what the recordings are for.")
             consent = Consent.now(name, values["consent_by"], values["purpose"], values.get("recorded_by") or None)
@@ -150,18 +160,89 @@ class VoicesScreen(_ListDialog):
             say("Checking the recordings…")
             encoder = _encoder(ENCODER_PACK, self.settings)
             result = self.book.enroll(name, clips, consent, encoder, consent_audio=consent_clip)
-            self.app.call_from_thread(self.refresh_list, name)
-            say(f"Enrolled {name}: {result.clips} recordings, {result.seconds:.0f} s. Finding the closest "
-                "voice the packs can make; this takes a minute or two.")
-            show = lambda text: self.app.call_from_thread(self.query_one("#progress", Static).update, text)  # noqa: E731
-            fit = fit_for(self.book, name, self.settings, argparse.Namespace(pack=None), encoder=encoder,
-                          clips16k=[c.samples for c in clips], say=show)
+        except ReaderError as exc:
+            self.app.call_from_thread(self.refresh_list)
+            say(exc.message)
+            return
+        self.app.call_from_thread(self.refresh_list, name)
+        notes = " ".join(f"Note: {w}" for w in ([] if mic_clips else result.warnings()))
+        say(f"Enrolled {name}: {result.clips} recordings, {result.seconds:.0f} s. {notes + ' ' if notes else ''}"
+            f"Finding the closest voice the packs can make; this takes about "
+            f"{_duration(self.settings.fit_minutes * 60)}. Escape stops it.")
+        self._fit(name, self.book.recordings(name), lang, more=False, encoder=encoder)
+
+    @work(thread=True, exclusive=True, group="voices")
+    def improve(self, name: str) -> None:
+        from reader.voices.fit import FIT_LANG, preset_entry
+
+        try:
+            preset = self.book.preset(name) or {}
+            lang = preset_entry(preset).get("lang") or FIT_LANG
+            clips = self.book.recordings(name)
+        except ReaderError as exc:
+            self.app.call_from_thread(self._hint, exc.message)
+            return
+        self._fit(name, clips, lang, more=True)
+
+    def _fit(self, name: str, clips16k: list, lang: str, *, more: bool, encoder=None) -> None:
+        """Fit (or keep improving) the voice's preset in this worker thread, showing and saying the
+        progress; Escape sets self.fitting, which stops the search at once."""
+        from reader.voices.commands import ENCODER_PACK, _encoder, fit_for
+        from reader.voices.fit import FitCancelled
+
+        self.fitting = stop = threading.Event()
+        self._said = ("", 0.0)
+        try:
+            encoder = encoder or _encoder(ENCODER_PACK, self.settings)
+            fit = fit_for(self.book, name, self.settings, argparse.Namespace(pack=None, minutes=None), encoder=encoder,
+                          clips16k=clips16k, lang=lang, more=more, cancel=stop,
+                          progress=lambda p: self.app.call_from_thread(self._show_progress, name, p))
             message = f"{name}: {fit.describe()}"
+            if more:
+                message += " Press capital F to keep improving it."
+        except FitCancelled:
+            message = f"The fit was stopped; {name}'s preset is as it was."
         except ReaderError as exc:
             message = exc.message
+        finally:
+            self.fitting = None
+        self.app.call_from_thread(self._end_progress)
         self.app.call_from_thread(self.refresh_list)
-        self.app.call_from_thread(self.query_one("#progress", Static).update, "")
-        say(message)
+        self.app.call_from_thread(self._hint, message)
+
+    def _show_progress(self, name: str, p) -> None:
+        import time
+
+        if not self.is_attached:
+            return
+        bar = self.query_one("#fit-bar", ProgressBar)
+        bar.display = True
+        bar.update(progress=round(p.fraction * 100))
+        line = f"Fitting {name}: {p.fraction * 100:.0f} %, about {_duration(p.seconds_left)} left. {p.message}"
+        self.query_one("#progress", Static).update(line)
+        phase, at = self._said
+        now = time.monotonic()
+        if p.phase != phase or now - at >= self.SPEAK_PROGRESS_S:
+            self._said = (p.phase, now)
+            if p.phase != "done":
+                self.announce(f"{p.fraction * 100:.0f} percent, about {_duration(p.seconds_left)} left. {p.message}",
+                              queue=True)
+
+    def _end_progress(self) -> None:
+        if self.is_attached:
+            self.query_one("#fit-bar", ProgressBar).display = False
+            self.query_one("#progress", Static).update("")
+
+    def action_improve(self) -> None:
+        name = self._selected()
+        if name is None:
+            return
+        if self.fitting is not None:
+            self._hint("A fit is running; Escape stops it.")
+            return
+        self._hint(f"Improving {name}'s voice for {_duration(FIT_MORE_S)} more. Escape stops it and keeps "
+                   "the best voice found.")
+        self.improve(name)
 
     def action_microphone(self) -> None:
         from reader.tui.family import choose_microphone
@@ -198,27 +279,18 @@ class VoicesScreen(_ListDialog):
         self.app.call_from_thread(self._hint, message)
 
     def action_use(self) -> None:
-        from reader.voices import PRESET_NAME, VAULT_PREFIX
-
         name = self._selected()
         if name is None:
             return
         try:
-            preset = self.book.preset(name)
-            record = self.book.vault.find("preset", PRESET_NAME, self.book.group(name))
-            if preset is None or record is None:
-                raise ReaderError(f"The voice {name} has no reading preset yet; enroll it again.")
-            embedding = preset["kind"] == "embedding"
-            spec = VAULT_PREFIX + record.id if embedding else preset["spec"]
+            spec, what, locked = self.book.reading_spec(name)
             Settings.load(self.settings.home).with_(voice=spec).save()
             session = getattr(self.app, "session", None)
             if session is not None:
                 session.set_voice(spec)
-            if embedding:
-                self._hint(f"Reading with {name}'s own voice on the {preset['pack']} pack.")
+            self._hint(f"Reading with {what}.")
+            if locked:
                 self.app.use_enrolled_voice(self.book.vault)
-            else:
-                self._hint(f"Reading with {name}'s closest voice, {spec} (similarity {preset['similarity']:.2f}).")
         except ReaderError as exc:
             self._hint(exc.message)
 
@@ -253,7 +325,26 @@ class VoicesScreen(_ListDialog):
                                           single=True), confirmed)
 
     def action_close(self) -> None:
+        if self.fitting is not None:  # the first Escape stops the fit; the dialog stays to say the result
+            self.fitting.set()
+            self._hint("Stopping the fit…")
+            return
         self.dismiss(None)
+
+
+LANG_FIELD = ("lang", "the language the voice will read: en for English, zh for Chinese (empty: English)")
+
+
+def _lang_of(value: str) -> str:
+    from reader.voices.fit import FIT_LANG, FIT_LANGS
+
+    value = (value or "").strip().lower()
+    aliases = {"english": "en", "chinese": "zh", "mandarin": "zh", "中文": "zh", "普通话": "zh"}
+    lang = aliases.get(value, value.split("-")[0]) or FIT_LANG
+    if lang not in FIT_LANGS:
+        raise ReaderError(f"The voice can read English (en) or Chinese (zh), not {value!r}; "
+                          "type en or zh, or leave it empty.")
+    return lang
 
 
 class RecordScreen(_Dialog):
@@ -348,7 +439,8 @@ class RecordScreen(_Dialog):
             self.consenting = True
         self.query_one("#prompt", Static).update(self._numbered())
         self.query_one("#hint", Static).update("")
-        self.announce(f"Kept. {self._numbered()}")
+        but = " ".join(sentence for _, sentence in report.warnings)
+        self.announce(f"Kept{', but: ' + but if but else '.'} {self._numbered()}")
 
     def action_skip(self) -> None:
         if self.consenting and self.stop_event is None:

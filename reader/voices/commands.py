@@ -67,8 +67,18 @@ def register(subparsers: Any) -> dict[str, Handler]:
     c.add_argument("--pack", help="fit the reading preset for this voice pack (default: one that can clone, "
                                   "else the rich pack)")
     c.add_argument("--no-preset", action="store_true", help="do not fit a reading preset now")
+    _fit_options(c)
     c.add_argument("--device", help="the microphone (a sounddevice device number or name; default: the "
                                     "microphone setting, else the default input)")
+    _passphrase_option(c)
+
+    c = sub.add_parser("fit", help="fit the voice's reading preset again, for a language, or keep improving it",
+                       description="A pack that cannot clone a voice (Kokoro) is searched for the closest voice "
+                                   "it can make; --more goes on from the last fit for 5 more minutes.")
+    c.add_argument("name", metavar="NAME")
+    c.add_argument("--pack", help="the voice pack to fit for (default: as enroll)")
+    c.add_argument("--more", action="store_true", help="keep improving the stored fit (default 5 minutes)")
+    _fit_options(c)
     _passphrase_option(c)
 
     c = sub.add_parser("verify", help="is the speaker of FILE the enrolled person?")
@@ -88,8 +98,16 @@ def register(subparsers: Any) -> dict[str, Handler]:
     return {"voices": cmd_voices}
 
 
+def _fit_options(c: argparse.ArgumentParser) -> None:
+    c.add_argument("--lang", choices=("en", "zh"), default=None,
+                   help="the language the voice will read (default English; zh for a voice enrolled from "
+                        "Chinese speech: it gets a Mandarin reading voice)")
+    c.add_argument("--minutes", type=float, default=None,
+                   help="the fit's time budget (default 3 minutes, --more 5)")
+
+
 def cmd_voices(args: argparse.Namespace, settings: Settings) -> int:
-    handlers = {"list": _list, "enroll": _enroll, "verify": _verify, "use": _use, "delete": _delete}
+    handlers = {"list": _list, "enroll": _enroll, "fit": _fit, "verify": _verify, "use": _use, "delete": _delete}
     return handlers[args.voices_command](args, settings)
 
 
@@ -161,25 +179,100 @@ def _cache_key(manifest: Any, encoder: str, judge: str | None, text: str) -> str
 
 
 def fit_for(book: Any, name: str, settings: Settings, args: argparse.Namespace, *, encoder: Any,
-            clips16k: list[Any], budget: int | None = None, say: Callable[[str], None] = print) -> Any:
-    """Fit and store the voice's reading preset; returns the FitResult."""
+            clips16k: list[Any], budget_s: float | None = None, lang: str | None = None, more: bool = False,
+            cancel: threading.Event | None = None, progress: Callable[[Any], None] | None = None) -> Any:
+    """Fit and store the voice's reading preset for `lang` (default: args.lang, else English) within
+    `budget_s` seconds; `more` goes on from the stored fit of that language. Returns the FitResult."""
     from reader.speech import packs
     from reader.speech.pipeline import Pipeline
     from reader.voices import fit as fitting
-    from reader.voices.enroll import unit_mean
+    from reader.voices.enroll import VoiceError, embed_clip, unit_mean
+    from reader.voices.quality import band_limit
 
+    lang = (lang or getattr(args, "lang", None) or fitting.FIT_LANG).split("-")[0]
+    if lang not in fitting.FIT_LANGS:
+        raise VoiceError(f"A voice can be fitted for {' or '.join(fitting.FIT_LANGS)}, not {lang!r}.")
     path, manifest = _fit_pack(args)
     pipeline = Pipeline.load(packs.open_pack(path), settings)
+    if lang not in pipeline.languages:
+        raise VoiceError(f"The {manifest.name} pack cannot read {lang}; choose another with --pack.")
+    resume = None
+    if more:
+        stored = book.preset(name)
+        if stored and stored.get("pack") == manifest.name:
+            entry = fitting.preset_entry(stored, lang)
+            if (entry.get("lang") or fitting.FIT_LANG) == lang and entry.get("kind") == fitting.STYLE_PRESET:
+                resume = entry
     judge = _encoder(JUDGE_PACK, settings, required=False)
-    target = book.embedding(name)
-    target_judge = unit_mean(judge.embed(c, fitting.features.SAMPLE_RATE) for c in clips16k) if judge else None
+    phone = book.phone_band(name)
+    if phone:  # a phone recording: the person and every voice tried are heard in the phone band
+        target = unit_mean(embed_clip(encoder, c, narrowband=True) for c in clips16k)
+    else:
+        target = book.embedding(name)
+    band = band_limit if phone else (lambda c: c)
+    target_judge = unit_mean(judge.embed(band(c), fitting.features.SAMPLE_RATE) for c in clips16k) if judge else None
     cache = fitting.StockCache(settings.home.joinpath(*CACHE_FOLDER),
-                               _cache_key(manifest, ENCODER_PACK, JUDGE_PACK if judge else None, fitting.FIT_TEXT))
+                               _cache_key(manifest, ENCODER_PACK, JUDGE_PACK if judge else None,
+                                          "\n".join(fitting.FIT_TEXTS[lang]) + ("\nphone band" if phone else "")))
+    if budget_s is None:
+        minutes = getattr(args, "minutes", None)
+        if minutes is not None and not 0 < minutes <= 120:
+            raise VoiceError("Give --minutes between 0 and 120.")
+        budget_s = minutes * 60 if minutes else (fitting.MORE_S if more else settings.fit_minutes * 60)
     result = fitting.fit_preset(pipeline, encoder, target, judge=judge, target_judge=target_judge,
-                                clips16k=clips16k, budget=budget or fitting.MAX_TRIALS, stock_cache=cache,
-                                encoder_name=ENCODER_PACK, judge_name=JUDGE_PACK if judge else None, progress=say)
+                                clips16k=clips16k, budget_s=budget_s, stock_cache=cache, lang=lang,
+                                encoder_name=ENCODER_PACK, judge_name=JUDGE_PACK if judge else None,
+                                progress=progress, cancel=cancel, resume=resume, narrowband=phone)
     book.store_preset(name, result)
     return result
+
+
+def print_progress(out: Any = None, every_s: float = 15.0) -> Callable[[Any], None]:
+    """A fit's progress for a terminal: each new phase, and every `every_s` seconds the time left."""
+    import time
+
+    state = {"phase": None, "at": 0.0}
+
+    def show(p: Any) -> None:
+        now = time.monotonic()
+        if p.phase == state["phase"] and now - state["at"] < every_s:
+            return
+        state.update(phase=p.phase, at=now)
+        print(f"[{p.fraction * 100:3.0f}%, about {_duration(p.seconds_left)} left] {p.message}",
+              file=out or sys.stderr, flush=True)
+
+    return show
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, rest = divmod(seconds, 60)
+    return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+
+
+def _fit(args: argparse.Namespace, settings: Settings) -> int:
+    from reader.voices.enroll import VoiceBook, check_name
+    from reader.voices.fit import FitCancelled
+
+    name = check_name(args.name)
+    encoder = _encoder(ENCODER_PACK, settings)
+    with _open_vault(args, settings) as vault:
+        book = VoiceBook(vault)
+        book.require(name)
+        clips16k = book.recordings(name)
+        try:
+            fitted = fit_for(book, name, settings, args, encoder=encoder, clips16k=clips16k, more=args.more,
+                             progress=print_progress())
+        except (FitCancelled, KeyboardInterrupt):
+            print("The fit was stopped; the voice's preset is as it was.", file=sys.stderr)
+            return 1
+    print(fitted.describe())
+    print(f"Fitting took {fitted.fitting_ms / 1000:.0f} s ({fitted.trials} syntheses, {fitted.walk_steps} steps). "
+          f"`reader voices use {name}` reads with it; `reader voices fit {name} --lang {fitted.lang} --more` "
+          "keeps improving it.")
+    return 0
 
 
 # --- list ---------------------------------------------------------------------------------------------
@@ -230,6 +323,7 @@ def _consent(args: argparse.Namespace, name: str) -> Any:
 
 def _enroll(args: argparse.Namespace, settings: Settings) -> int:
     from reader.voices.enroll import VoiceBook, VoiceError, check_name, load_clip
+    from reader.voices.fit import FitCancelled
 
     name = check_name(args.name)
     consent = _consent(args, name)  # first: nothing is read, recorded or unlocked without it
@@ -248,15 +342,23 @@ def _enroll(args: argparse.Namespace, settings: Settings) -> int:
             result = book.enroll(name, clips, consent, encoder, consent_audio=consent_audio)
         print(f"Enrolled {name}: {result.clips} recording{'s' if result.clips != 1 else ''}, "
               f"{result.seconds:.1f} s, consent by {consent.consent_by}.")
+        for warning in [] if args.mic else result.warnings():  # the microphone's were said take by take
+            print(f"Note: {warning}", file=sys.stderr)
         if args.no_preset:
             print(f"No reading preset was fitted; `reader voices use {name}` needs one.")
             return 0
-        clips16k = [c.samples for c in clips] if clips else book.recordings(name)
-        fitted = fit_for(book, name, settings, args, encoder=encoder, clips16k=clips16k,
-                         say=lambda m: print(m, file=sys.stderr))
+        clips16k = book.recordings(name)  # as stored: brought to the normal level
+        try:
+            fitted = fit_for(book, name, settings, args, encoder=encoder, clips16k=clips16k,
+                             progress=print_progress())
+        except (FitCancelled, KeyboardInterrupt):
+            print(f"The fit was stopped; {name} is enrolled without a reading preset. "
+                  f"`reader voices fit {name}` fits one later.", file=sys.stderr)
+            return 1
         print(fitted.describe())
-        print(f"Fitting took {fitted.fitting_ms / 1000:.1f} s ({fitted.trials} synthesized trials). "
-              f"`reader voices use {name}` reads with it.")
+        print(f"Fitting took {fitted.fitting_ms / 1000:.0f} s ({fitted.trials} syntheses, {fitted.walk_steps} "
+              f"steps). `reader voices use {name}` reads with it; `reader voices fit {name} --more` keeps "
+              "improving it.")
     return 0
 
 
@@ -270,7 +372,7 @@ def _enroll_from_mic(args: argparse.Namespace, book: Any, name: str, consent: An
     import numpy as np
 
     from reader.voices import capture, quality
-    from reader.voices.enroll import SAMPLE_RATE, EnrollResult, to_pcm16, unit_mean
+    from reader.voices.enroll import SAMPLE_RATE, EnrollResult, embed_clip, to_pcm16, unit_mean
 
     err = out or sys.stderr
     mic = mic or capture.Microphone(capture.device_of(getattr(args, "device", None)))
@@ -299,23 +401,32 @@ def _enroll_from_mic(args: argparse.Namespace, book: Any, name: str, consent: An
                 samples = np.concatenate(heard) if heard else np.zeros(0, np.float32)
                 report = quality.assess(samples, encoder=encoder)
                 if report.ok:
+                    # What is kept is the take brought to the normal level, like a file's (enroll.prepare):
+                    # the streamed take is replaced by it, sealed like every record.
+                    samples = quality.normalize(samples, report)
+                    book.vault.delete(info.id)
+                    book.vault.put("recording", record_name, to_pcm16(samples), group=book.group(name),
+                                   meta=book._recording_meta(len(samples) / SAMPLE_RATE, "microphone", report))
                     kept.append(samples)
                     reports.append(report)
+                    for _, warning in report.warnings:
+                        print(f"Kept, but: {warning}", file=err)
                     break
                 book.vault.delete(info.id)
                 print(f"{report.problems[0][1]} (That recording was deleted.)", file=err)
                 if attempt == MAX_ATTEMPTS:
                     raise quality.QualityError(report.problems[0][1], problem=report.problems[0][0], report=report)
-        embeddings = [encoder.embed(s, SAMPLE_RATE) for s in kept]
+        embeddings = [embed_clip(encoder, s) for s in kept]
         clips = [_mic_clip(s, i) for i, s in enumerate(kept, 1)]
-        book._check_agreement(clips, embeddings)
+        book._check_agreement(clips, embeddings, reports=reports, encoder=encoder)
         embedding = unit_mean(embeddings)
         book.store_embedding(name, embedding, len(kept))
     except BaseException:
         book._shred_quietly(name)
         raise
     seconds = sum(len(s) for s in kept) / SAMPLE_RATE
-    return EnrollResult(name, len(kept), seconds, embedding, tuple(reports), (time.perf_counter() - start) * 1000)
+    return EnrollResult(name, len(kept), seconds, embedding, tuple(reports), (time.perf_counter() - start) * 1000,
+                        labels=tuple(c.label for c in clips))
 
 
 def _mic_clip(samples: Any, number: int) -> Any:
@@ -344,23 +455,13 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _use(args: argparse.Namespace, settings: Settings) -> int:
-    from reader.voices.enroll import VoiceBook, VoiceError, check_name
+    from reader.voices.enroll import VoiceBook, check_name
 
     name = check_name(args.name)
     with _open_vault(args, settings) as vault:
-        book = VoiceBook(vault)
-        preset = book.preset(name)
-        record = vault.find("preset", PRESET_NAME, book.group(name))
-    if preset is None or record is None:
-        raise VoiceError(f"The voice {name} has no reading preset yet; enroll it again without --no-preset.")
-    if preset["kind"] == "embedding":
-        # The record's random id, not the name: settings.json is plaintext and must not say who it is.
-        spec = VAULT_PREFIX + record.id
-        what = (f"{name}'s own voice on the {preset['pack']} pack; the reader loads it when you unlock the "
-                f"vault (press V), and `reader say --voice {name}` speaks with it")
-    else:
-        spec = preset["spec"]
-        what = f"{name}'s closest voice, {spec} on the {preset['pack']} pack (similarity {preset['similarity']:.2f})"
+        spec, what, locked = VoiceBook(vault).reading_spec(name)
+    if locked:
+        what += f"; the reader loads it when you unlock the vault (press V), and `reader say --voice {name}` speaks with it"
     Settings.load(settings.home).with_(voice=spec).save()
     print(f"Reading voice set to {what}.")
     return 0
