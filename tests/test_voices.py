@@ -251,6 +251,29 @@ def test_enroll_api_refuses_without_consent(tmp_path, speakers, encoder):
         assert vault.list() == []
 
 
+def test_a_phone_recording_is_marked_so_its_voice_is_fitted_in_the_phone_band(tmp_path, speakers, encoder):
+    """A voice memo from a phone (8 kHz, 300-3400 Hz) is recognised when it is checked and the mark is kept
+    with the sealed recording: `phone_band` is what fit_for asks before hearing every voice in that band."""
+    import soxr
+
+    from tests.voice_material import PHONE_RATE, phone
+
+    joe = speakers["joe"]
+    with Vault.create(tmp_path / "v", PASS, kdf_params=FAST_KDF) as vault:
+        book = VoiceBook(vault)
+        book.enroll("wide", [Clip(joe[0], "a"), Clip(joe[1], "b")], Consent.now("wide", "w", "a test"), encoder)
+        memos = [phone(x) for x in joe[:2]]
+        clips = [Clip(features.to_16k(m, PHONE_RATE), f"memo {i}", original=m, original_rate=PHONE_RATE)
+                 for i, m in enumerate(memos)]
+        book.enroll("memo", clips, Consent.now("memo", "m", "a test"), encoder)
+        assert not book.phone_band("wide")
+        assert book.phone_band("memo")
+        # The phone-band version of a wideband clip is marked too (a phone line carried it at 16 kHz).
+        line = quality.band_limit(soxr.resample(memos[0], PHONE_RATE, SR))
+        book.enroll("line", [Clip(line, "line")], Consent.now("line", "l", "a test"), encoder)
+        assert book.phone_band("line")
+
+
 # --- preset fitting -------------------------------------------------------------------------------------------
 
 
