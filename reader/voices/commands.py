@@ -268,11 +268,16 @@ def _fit(args: argparse.Namespace, settings: Settings) -> int:
         except (FitCancelled, KeyboardInterrupt):
             print("The fit was stopped; the voice's preset is as it was.", file=sys.stderr)
             return 1
+    _print_fit(name, fitted)
+    return 0
+
+
+def _print_fit(name: str, fitted: Any) -> None:
+    """What a fit found, and how to use it or improve it (after `enroll` and after `fit`)."""
     print(fitted.describe())
     print(f"Fitting took {fitted.fitting_ms / 1000:.0f} s ({fitted.trials} syntheses, {fitted.walk_steps} steps). "
           f"`reader voices use {name}` reads with it; `reader voices fit {name} --lang {fitted.lang} --more` "
           "keeps improving it.")
-    return 0
 
 
 # --- list ---------------------------------------------------------------------------------------------
@@ -355,10 +360,7 @@ def _enroll(args: argparse.Namespace, settings: Settings) -> int:
             print(f"The fit was stopped; {name} is enrolled without a reading preset. "
                   f"`reader voices fit {name}` fits one later.", file=sys.stderr)
             return 1
-        print(fitted.describe())
-        print(f"Fitting took {fitted.fitting_ms / 1000:.0f} s ({fitted.trials} syntheses, {fitted.walk_steps} "
-              f"steps). `reader voices use {name}` reads with it; `reader voices fit {name} --more` keeps "
-              "improving it.")
+        _print_fit(name, fitted)
     return 0
 
 
