@@ -19,7 +19,7 @@ from bench.bench_speech import peak_rss_mb  # noqa: E402
 
 SAMPLE = ROOT / "reader" / "data" / "sample.md"
 RUNS = 5
-READ_SECONDS = 8.0  # reading long enough for the memory peak of a real session
+READ_SECONDS = 20.0  # long enough to reach the Chinese part and the plateau of a session's memory
 # The paced device stalls about 1.5 s after a new stream's first blocks; wait that out before timing.
 DEVICE_SETTLE_CALLBACKS = 40
 

@@ -34,6 +34,9 @@ def split_words(text: str) -> list[str]:
             continue
         import jieba
 
+        from reader.text import zh_lexicon
+
+        zh_lexicon.install()  # before jieba loads its own, five times larger, dictionary
         for piece in jieba.lcut(token, HMM=True):
             if piece.strip() and not _PUNCT_ONLY.match(piece):
                 out.append(piece)
