@@ -467,8 +467,10 @@ class ReadingSession:
         self._change(f"Pitch {round(pitch * 100)} percent.", pitch=pitch)
         return pitch
 
-    def set_voice(self, voice: str | None) -> None:
-        self._change(f"Voice {voice or 'default'}.", voice=voice)
+    def set_voice(self, voice: str | None, label: str | None = None) -> None:
+        """Read with `voice` (None: each language's default); `label` is what is said for it ("Heart,
+        American English, female"), else its id."""
+        self._change(f"Voice {label or voice or 'default'}.", voice=voice)
 
     def cycle_punctuation(self) -> str:
         current = self.punctuation

@@ -211,7 +211,7 @@ def test_enter_reads_with_the_voice_for_all_documents_or_this_one(reader_home, n
             await pilot.press("enter")
             assert not isinstance(app.screen, VoiceScreen)
             assert app.session.chosen_voice == "af_heart"
-            assert heard.texts()[-1] == "Voice af_heart. For all documents."
+            assert heard.texts()[-1] == "Voice Heart, American English, female. For all documents."
             assert Settings.load(reader_home).voice == "af_heart"
 
             await pilot.press("D")  # this document's own settings from here on
@@ -219,7 +219,7 @@ def test_enter_reads_with_the_voice_for_all_documents_or_this_one(reader_home, n
             screen = app.screen
             assert _highlighted(screen) == "af_heart"  # the picker opens on the current voice
             assert "current" in str(screen.query_one("#voices", OptionList).highlighted_option.prompt)
-            assert "reading with af_heart" in _title(screen)
+            assert "reading with Heart" in _title(screen)
             await pilot.press("l", "G")  # Mandarin, male
             assert _highlighted(screen) == "zm_yunxi"  # the default first
             await pilot.press("down", "enter")
@@ -229,6 +229,30 @@ def test_enter_reads_with_the_voice_for_all_documents_or_this_one(reader_home, n
 
             await pilot.press("v", "escape")  # Escape chooses nothing
             assert app.session.chosen_voice == "zm_yunjian"
+
+    run(scenario)
+
+
+def test_the_reading_keys_do_nothing_behind_an_open_dialog(reader_home, no_samples):
+    """r (repeat), q (quit), m (app speech off) and the rest act on the hidden document only when no
+    dialog is open (every dialog is a ModalScreen, which keeps the app's keys from it): in the voice list
+    they are nothing, and the list stays where it was."""
+    async def scenario():
+        app = _app(reader_home)
+        async with app.run_test(size=(120, 36)) as pilot:
+            heard = Heard(app)
+            await pilot.press("v", "down")
+            screen = app.screen
+            place = app.session.current
+            heard.clear()
+            await pilot.press("r", "q", "m", "j", "h", "b", "plus")
+            await pilot.pause(0.2)
+            assert app.screen is screen and app.is_running
+            assert heard.texts() == []
+            assert app.self_voicing and app.session.current == place and app.session.rate == 1.0
+            assert not app.session.bookmarks()
+            await pilot.press("escape", "plus")  # the dialog closed: the keys work again
+            await _settle(pilot, lambda: app.session.rate > 1.0)
 
     run(scenario)
 

@@ -639,12 +639,15 @@ class ReaderApp(App[int]):
         if self._with_session(lambda: True) is None:
             return
 
+        screen = VoiceScreen(self.session, self.say)
+
         def chosen(voice: str | None) -> None:
             if voice:
-                self.session.set_voice(voice)
+                line = screen.by_id.get(voice)
+                self.session.set_voice(voice, label=line.name_said if line else None)
                 self._status()
 
-        self.push_screen(VoiceScreen(self.session, self.say), chosen)
+        self.push_screen(screen, chosen)
 
     def action_export(self) -> None:
         if self._with_session(lambda: True) is None:

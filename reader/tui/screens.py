@@ -224,6 +224,12 @@ class VoiceLine:
         return _columns(e.title, self.language, e.gender or "", e.tier, ", ".join(marks))
 
     @property
+    def name_said(self) -> str:
+        """The voice alone, as said when it is chosen: "Heart, American English, female"."""
+        e = self.entry
+        return ", ".join(w for w in (e.title, self.language, e.gender or "") if w)
+
+    @property
     def spoken(self) -> str:
         """Short: "Heart, American English, female, rich default"."""
         e = self.entry
@@ -375,7 +381,11 @@ class VoiceScreen(_Dialog):
             )
 
     def _title(self) -> str:
-        current = self.session.voice_label if self.session.chosen_voice else "the default voices"
+        line = self.by_id.get(self.session.chosen_voice or "")
+        if line is not None:
+            current = line.entry.title
+        else:
+            current = self.session.voice_label if self.session.chosen_voice else "the default voices"
         return f"Voices — {self.filter_text()} · reading with {current}"
 
     def on_mount(self) -> None:  # then _Dialog.on_mount says the title (Textual calls both)

@@ -287,7 +287,7 @@ class VoicesScreen(_ListDialog):
             Settings.load(self.settings.home).with_(voice=spec).save()
             session = getattr(self.app, "session", None)
             if session is not None:
-                session.set_voice(spec)
+                session.set_voice(spec, label=name)
             self._hint(f"Reading with {what}.")
             if locked:
                 self.app.use_enrolled_voice(self.book.vault)
