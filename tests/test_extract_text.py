@@ -123,7 +123,32 @@ def test_headings_are_conservative():
 
 
 def test_crlf_and_form_feed():
-    assert paragraphs("one\r\ntwo\r\n\r\nthree\fpage two\r") == ["one two", "three", "page two"]
+    assert paragraphs("one and\r\ntwo\r\n\r\nthree\fpage two\r") == ["one and two", "three", "page two"]
+
+
+def test_short_lines_are_read_line_by_line_and_wrapped_prose_is_joined():
+    # A list of short lines with no end marks, an address: each line on its own.
+    assert paragraphs("features\ncontact manager\nevents, activities\n") == [
+        "features\ncontact manager\nevents, activities"]
+    assert paragraphs("Anna Lee\n12 High Street\nLondon\n") == ["Anna Lee\n12 High Street\nLondon"]
+    # Narrow lines that end in a word that cannot end a phrase, or in an end mark, were wrapped.
+    assert paragraphs("My sister has\na cat. It is\nblack.\n") == ["My sister has a cat. It is black."]
+    # Lines of ordinary width are wrapped prose, whatever they end with.
+    wide = ("It was the best of times, it was the worst of times, it was\n"
+            "the age of wisdom, it was the age of foolishness, it was the\n"
+            "epoch of belief\n")
+    assert paragraphs(wide) == [" ".join(wide.split())]
+    # Chinese lines are joined with no space, however short.
+    assert paragraphs("今天天气很\n好我们去公\n园散步\n") == ["今天天气很好我们去公园散步"]
+
+
+def test_short_lines_become_one_sentence_each():
+    from reader.text.document import Document
+    from reader.text.sentences import document_sentences
+
+    doc = Document.from_raw(text_to_blocks("features\ncontact manager\nevents, activities\n"),
+                            title="t", source="stdin", format="text")
+    assert [s.text for s in document_sentences(doc)] == ["features", "contact manager", "events, activities"]
 
 
 def test_binary_txt_is_refused(tmp_path):

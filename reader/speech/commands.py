@@ -98,19 +98,16 @@ def register(subparsers: Any) -> dict[str, Handler]:
 
 
 def _sentences(args: argparse.Namespace, settings: Settings) -> list[Any]:
-    from reader.speech.synthesizer import SpeechText
-    from reader.text.sentences import detect_lang, document_sentences, split_sentences
+    from reader.text import extract
+    from reader.text.sentences import document_sentences
 
     if args.file:
-        from reader.text import extract
-
         doc = extract.load_stdin() if args.file == "-" else extract.load_document(args.file)
-        return list(document_sentences(doc, max_tokens=settings.max_tokens))
-    if args.text is None or not args.text.strip():
+    elif args.text is None or not args.text.strip():
         raise InputError("Give the text to say, or -f FILE to read a document aloud.")
-    text = args.text
-    return [SpeechText(i, text[a:b], detect_lang(text[a:b]))
-            for i, (a, b) in enumerate(split_sentences(text, settings.max_tokens))]
+    else:  # as plain text, like the clipboard: wrapped lines are joined, short lines read one by one
+        doc = extract.document_from_text(args.text, source="text", title="Text")
+    return list(document_sentences(doc, max_tokens=settings.max_tokens))
 
 
 def _enrolled_voice(args: argparse.Namespace, settings: Settings, synth: Any, name: str) -> str:

@@ -52,6 +52,8 @@ SENTENCE_FINAL = frozenset(
 )
 # Months count only when capitalized ("Jan. 5"); "mar" or "dec" in lower case are something else.
 MONTHS = frozenset("jan feb mar apr jun jul aug sep sept oct nov dec".split())
+# Abbreviations with a dot inside that are not single letters ("ph.d", "w.r.t").
+DOTTED_WORDS = frozenset(w for w in NEVER_FINAL | SENTENCE_FINAL if "." in w)
 # The longest abbreviation we look back for; bounds the backward scan.
 MAX_ABBREVIATION_LENGTH = 12
 
@@ -67,24 +69,48 @@ SENTENCE_STARTERS = frozenset(
 
 # --- Regular expressions -----------------------------------------------------------------------------
 
-_LIST_MARKER = (
-    r"(?:(?:\d{1,3}[.)]|[A-Za-z]\)|\(\w{1,3}\)|[-*•‣◦▪●])[^\S\n]"
-    r"|\d{1,3}、|[一二三四五六七八九十]{1,3}、|[（(][一二三四五六七八九十\d]{1,3}[)）]"
-    rf"|\d{{1,3}}[.．)）](?=[{CJK}]))"
+# An inline list: "1.) The first item 2.) The second item", "a. one b. two", "• 9. one • 10. two". A
+# label that starts a block, a line or follows a colon begins a list; each later label that is the next
+# number (or letter) in the same style starts a new item, so an item needs no end mark of its own.
+LIST_BULLETS = "•⁃‣◦▪●"
+_INLINE_LABEL_RE = re.compile(
+    rf"(?:(?<=\s)|^)(?P<bullet>[{LIST_BULLETS}][^\S\n]?)?(?P<label>\d{{1,3}}|[A-Za-z])(?P<style>\.\)|\)|\.)(?=[^\S\n])",
+    re.M,
 )
-# One scan finds every place a sentence may end: a blank line, a new line that starts a list item,
-# or a run of end marks with the closing quotes and brackets after it. An English run directly followed
-# by anything but white space or CJK ("3.14", "example.com", "Yahoo!Inc") never ends a sentence, so the
-# scan skips it rather than hand it to Python, and so does one followed by a lower-case word ('"Stop."
-# he said', "e.g. the"): that keeps the loop over candidates short.
+# A book or film title in 《》 holds its own marks: "《摔跤吧！爸爸》好吗？" is one sentence.
+_TITLE_RE = re.compile(r"《[^《》\n]{1,64}》")
+# Dots spaced out as an ellipsis: ". . ." (three: an omission inside a sentence) or ". . . ." (four: an
+# omission and the sentence's full stop).
+_SPACED_DOTS_RE = re.compile(r"\.(?:[ \u00a0]\.)+")
+# A full stop with no space before the next sentence: "Hello world.Today", "1,000.That". The word after
+# is capitalized and then lower case, and neither side is part of an address ("Jane.Doe@example.com",
+# "www.Example.Com/a").
+_ATTACHED_NEXT_RE = re.compile(r"[A-Z][a-z]+(?![\w@/\\-]|\.[A-Za-z])")
+_ATTACHED_BEFORE_RE = re.compile(r"(?:^|(?<=\s))[^\s./@:\\]*[a-z\d]$")
+# Times that may end a sentence ("at 6 P.M. Mr. Smith then went"): after this many words of the sentence
+# a time is more likely its end than the adverb that opens it ("At 5 a.m. Mr. Smith went").
+TIME_OPENS_SENTENCE_WORDS = 3
+TIMES = frozenset({"a.m", "p.m"})
+# A citation right after a closing quotation mark: "(Smith 55)." ends the quotation's sentence.
+_CITATION_RE = re.compile(r"\([^()\n]{1,60}\)[.!?]")
+# How far back a word glued to the next sentence is looked for ("world.Today").
+MAX_ATTACHED_WORD = 40
+
+# One scan finds every place a sentence may end: a blank line, a line break (extractors join wrapped
+# lines, so one left inside a block is meant), or a run of end marks with the closing quotes and
+# brackets after it. An English run directly followed by anything but white space, CJK or a capitalized
+# word ("3.14", "example.com", "Yahoo!Inc") never ends a sentence, so the scan skips it rather than hand
+# it to Python, and so does one followed by a lower-case word ('"Stop." he said', "e.g. the"): that keeps
+# the loop over candidates short.
 _ENDS = re.escape(SENTENCE_ENDS)
 _CLOSE = re.escape(CLOSERS)
 _SCAN_RE = re.compile(
     r"(?P<para>\n[^\S\n]*\n(?:[^\S\n]*\n)*|\u2029)"
-    rf"|(?P<item>\n)(?=[^\S\n]*{_LIST_MARKER})"
+    r"|(?P<line>\n)"
     rf"|(?P<end>[{_ENDS}]+)(?:(?<=[{re.escape(''.join(CJK_ENDS))}…])"
     rf"|(?=[{_CLOSE}]*(?:\s|\Z|[{CJK}{re.escape(''.join(CJK_OPENERS))}]))"
-    rf"(?![{_CLOSE}]*\s+[{re.escape(OPENERS)}]*[a-z]))"
+    rf"(?![{_CLOSE}]*\s+[{re.escape(OPENERS)}]*[a-z])"
+    r"|(?<=[a-z\d]\.)(?=[A-Z][a-z]))"
     rf"(?P<close>[{_CLOSE}]*)"
 )
 # What follows a candidate end: white space, opening quotes or brackets, then the first real character.
@@ -191,12 +217,30 @@ def _sentence_breaks(text: str) -> list[int]:
     last = 0  # where the current sentence began
     has_content = False  # whether text[last:searched] has a letter, digit or CJK character
     searched = 0
+    skip_until = 0  # end marks before this offset were already decided (the dots of a spaced ellipsis)
+    items = _inline_list_items(text)
+    item = 0
+    titles = _TITLE_RE.finditer(text) if "《" in text else iter(())
+    title = next(titles, None)
     for m in _SCAN_RE.finditer(text):
         start, close_stop = m.span()
-        if m.lastgroup != "close":  # a blank line or a list item on a new line: always a break
+        # An inline list item starts before this candidate: end the sentence before its label.
+        while item < len(items) and items[item] <= start:
+            if items[item] > last and _CONTENT_RE.search(text, last, items[item]) is not None:
+                breaks.append(items[item])
+                last = searched = items[item]
+                has_content = False
+            item += 1
+        if m.lastgroup != "close":  # a blank line or a line break: always a break
             breaks.append(start)
             last = searched = close_stop
             has_content = False
+            continue
+        if start < skip_until:
+            continue
+        while title is not None and title.end() <= start:
+            title = next(titles, None)
+        if title is not None and title.start() < start:  # inside 《...》
             continue
         end_stop = m.end("end")
         # A run of marks with no word before it (a leading "..." or a stray "?") stays with its sentence.
@@ -208,11 +252,77 @@ def _sentence_breaks(text: str) -> list[int]:
             searched = max(searched, start)
             if not has_content:
                 continue
+        dots = _SPACED_DOTS_RE.match(text, start) if end_stop == start + 1 and text[start] == "." else None
+        if dots is not None:
+            skip_until = dots.end()
+            cut = _spaced_dots_end(text, start, dots.end(), last)
+            if cut is not None:
+                breaks.append(cut)
+                last = searched = cut
+                has_content = False
+            continue
         if _is_sentence_end(text, start, end_stop, close_stop, last):
             breaks.append(close_stop)
             last = searched = close_stop
             has_content = False
+    for pos in items[item:]:
+        if pos > last and _CONTENT_RE.search(text, last, pos) is not None:
+            breaks.append(pos)
+            last = pos
     return breaks
+
+
+def _inline_list_items(text: str) -> list[int]:
+    """Where the second and later items of inline lists begin: "1.) A 2.) B", "a. one b. two"."""
+    if len(text) < 8:
+        return []
+    starts: list[int] = []
+    want: tuple[str, str] | None = None  # the next label and its style
+    for m in _INLINE_LABEL_RE.finditer(text):
+        label, style = m.group("label"), m.group("style")
+        if want is not None and (label, style) == want:
+            starts.append(m.start())
+        elif _is_list_start(text, m.start()) and (label.isdigit() or label in "aA"):
+            pass  # a new list begins here
+        else:
+            continue
+        nxt = str(int(label) + 1) if label.isdigit() else chr(ord(label) + 1)
+        want = (nxt, style)
+    return starts
+
+
+def _is_list_start(text: str, pos: int) -> bool:
+    """A list may begin at the start of the text or of a line, or after a colon."""
+    i = pos
+    while i > 0 and text[i - 1] in HORIZONTAL_SPACE:
+        i -= 1
+    return i == 0 or text[i - 1] in "\n:："
+
+
+def _spaced_dots_end(text: str, start: int, stop: int, sentence_start: int) -> int | None:
+    """Where a sentence ends at the spaced dots text[start:stop], if it does. Three dots are an omission
+    inside the sentence; four are an omission and its full stop. Four dots right after a word are that
+    word's full stop and then an omission that opens the next sentence ("compounds. . . . The")."""
+    close_stop = stop
+    while close_stop < len(text) and text[close_stop] in CLOSERS:
+        close_stop += 1
+    if (stop - start + 1) // 2 < 4:  # an omission: as "...", a new sentence only if one clearly begins
+        follow = _FOLLOW_RE.match(text, close_stop)
+        return close_stop if _opens_after_ellipsis(text, follow.group(2), follow.start(2)) else None
+    if start > 0 and not text[start - 1].isspace():
+        after = _FOLLOW_RE.match(text, close_stop).group(2)
+        return start + 1 if _CONTENT_RE.match(after) else None
+    return close_stop if _is_sentence_end(text, stop - 1, stop, close_stop, sentence_start) else None
+
+
+def _opens_after_ellipsis(text: str, first: str, first_at: int) -> bool:
+    """After an ellipsis a capital or Chinese begins a new sentence, but not "I", which is a capital
+    inside sentences too ("the thing is . . . I didn't mean it")."""
+    if _CJK_CHAR_RE.match(first):
+        return True
+    if not first.isupper():
+        return False
+    return not (first == "I" and not text[first_at + 1:first_at + 2].isalpha())
 
 
 def _is_sentence_end(text: str, start: int, end_stop: int, close_stop: int, sentence_start: int) -> bool:
@@ -243,10 +353,13 @@ def _is_sentence_end(text: str, start: int, end_stop: int, close_stop: int, sent
     if not nxt.isspace():
         # Attached to what follows: "3.14", "example.com/a.b", "user.name@x.org", "Yahoo!Inc" go on;
         # Chinese right after an English mark ("I like it.我也是") is a new sentence, unless the mark
-        # closes an abbreviation ("在U.S.A.读书").
-        if not (_CJK_CHAR_RE.match(nxt) or nxt in CJK_OPENERS):
-            return False
-        return not (plain and not closed and _abbreviation_kind(text, start, sentence_start))
+        # closes an abbreviation ("在U.S.A.读书"), and so is a capitalized word after a full stop that
+        # ends a plain word ("Hello world.Today").
+        if _CJK_CHAR_RE.match(nxt) or nxt in CJK_OPENERS:
+            return not (plain and not closed and _abbreviation_kind(text, start, sentence_start))
+        return (plain and not closed and _ATTACHED_NEXT_RE.match(text, close_stop) is not None
+                and _is_plain_word_before(text, start, sentence_start)
+                and _abbreviation_kind(text, start, sentence_start) is None)
 
     follow = _FOLLOW_RE.match(text, close_stop)
     newline = "\n" in follow.group(1)
@@ -257,8 +370,12 @@ def _is_sentence_end(text: str, start: int, end_stop: int, close_stop: int, sent
     if first.islower():  # '"Stop." he said', "e.g. the", "Wait... what"
         return False
     cjk_next = _CJK_CHAR_RE.match(first) is not None
+    if closed and text[first_at - 1] == "(" and _CITATION_RE.match(text, first_at - 1):
+        return False  # '"... stairways [...]" (Smith 55).': the citation belongs to the quotation
     if ellipsis:
-        return first.isupper() or cjk_next
+        return _opens_after_ellipsis(text, first, first_at)
+    if plain and text[end_stop] == ")" and _abbreviation_kind(text, start, sentence_start) == "list":
+        return False  # "1.) The first item"
     if exclamation or closed:
         return True
     if first in ".…":  # the middle of a spaced ellipsis ". . ."
@@ -276,7 +393,33 @@ def _is_sentence_end(text: str, start: int, end_stop: int, close_stop: int, sent
     # kind == "final": "etc.", "a.m.", "Inc.", "U.S." may end a sentence.
     if first.isdigit() or not (first.isupper() or cjk_next):
         return False
-    return newline or (not cjk_next and _is_sentence_starter(text, first_at))
+    if newline:
+        return True
+    if cjk_next:
+        return False
+    return _is_sentence_starter(text, first_at) or _is_closing_time(text, start, sentence_start)
+
+
+def _is_closing_time(text: str, dot: int, sentence_start: int) -> bool:
+    """ "at 6 P.M." well into a sentence, before a capitalized word, ends it; "At 5 a.m." opening one
+    does not."""
+    if text[max(0, dot - 3):dot].lower() not in TIMES or text[dot - 4:dot - 3].isalpha():
+        return False
+    return len(text[sentence_start:dot].split()) > TIME_OPENS_SENTENCE_WORDS
+
+
+def _is_plain_word_before(text: str, dot: int, sentence_start: int) -> bool:
+    """The token before the full stop at `dot` is a plain word or number ("world", "1,000"), not part of
+    an address, a file name or a dotted abbreviation."""
+    i = dot
+    lo = max(sentence_start, dot - MAX_ATTACHED_WORD)
+    while i > lo and not text[i - 1].isspace():
+        if text[i - 1] in "./@:\\":
+            return False
+        i -= 1
+    if i == lo and lo > sentence_start:
+        return False
+    return i < dot and (text[dot - 1].islower() or text[dot - 1].isdigit())
 
 
 def _abbreviation_kind(text: str, dot: int, sentence_start: int) -> str | None:
@@ -286,12 +429,16 @@ def _abbreviation_kind(text: str, dot: int, sentence_start: int) -> str | None:
     i = dot
     while i > lo and (text[i - 1] in ASCII_LETTERS or text[i - 1] == "."):
         i -= 1
-    if i == dot:  # no letters: maybe a list number
+    if i == dot:  # no letters: maybe a list number, or "N°."
+        if text[max(0, dot - 2):dot] in ("N°", "n°"):
+            return "number"
         while i > lo and text[i - 1].isdigit():
             i -= 1
         word = text[i:dot]
     else:
         word = text[i:dot].lstrip(".")
+        if "." in word and word.lower() not in DOTTED_WORDS and not _DOTTED_RE.fullmatch(word):
+            word = word.rsplit(".", 1)[1]  # "Tuesday.Mr": the abbreviation is "Mr"
         i = dot - len(word)
     if not word:
         return None
@@ -324,6 +471,10 @@ def _is_list_label(text: str, label: int, sentence_start: int) -> bool:
     i = label
     while i > sentence_start and text[i - 1] in HORIZONTAL_SPACE:
         i -= 1
+    if i > sentence_start and text[i - 1] in LIST_BULLETS:  # "• 9." or "⁃9."
+        i -= 1
+        while i > sentence_start and text[i - 1] in HORIZONTAL_SPACE:
+            i -= 1
     return i <= sentence_start or text[i - 1] in "\n:："
 
 

@@ -306,6 +306,15 @@ _BULLET = re.compile(r"^\s*[-*+•·‣◦▪]\s+(?=\S)")
 MAX_HEADING_CHARS = 60
 MAX_CJK_HEADING_CHARS = 20
 MAX_HEADING_WORDS = 10
+# Lines this short, one under another, are read line by line (see _is_short_lines), not as wrapped prose.
+MAX_LIST_LINE_CHARS = 30
+_JOINING_ENDS = tuple("-.!?;。！？；")
+# Words that never end a phrase: a short line ending in one was wrapped, not meant as a line of its own.
+_WRAPPING_WORDS = frozenset(
+    """a an the of to in on at for with by from into onto over under about as than and or but nor if
+    that which who whom whose is are was were be been has have had do does did will would can could shall
+    should may might must my your his her its our their this these those not no very""".split()
+)
 _NO_HEADING_END = tuple(".,;:!?。，；：！？、…\"'”’)）»")
 
 
@@ -339,6 +348,25 @@ def _paragraph_lines(text: str) -> list[list[str]]:
     return paragraphs
 
 
+def _is_short_lines(lines: list[str]) -> bool:
+    """Short lines one under another ("features / contact manager / events, activities", an address, a
+    poem) are meant line by line, not as wrapped prose. Chinese wraps short lines too, so lines that end
+    in CJK are always joined."""
+    return len(lines) > 1 and all(len(line) <= MAX_LIST_LINE_CHARS and not is_cjk(line[-1]) for line in lines)
+
+
+def _join_short_lines(lines: list[str]) -> str:
+    """Keep each line break of short lines (the sentence splitter reads each line on its own) except
+    after a word that cannot end a phrase ("A first paragraph that has / a hard line break"), which was
+    wrapped, and after an end mark, where the sentence ends anyway."""
+    out = lines[0]
+    for before, line in zip(lines, lines[1:]):
+        last_word = before.rsplit(None, 1)[-1].lower()
+        wrapped = last_word in _WRAPPING_WORDS or before.endswith(_JOINING_ENDS)
+        out += (" " if wrapped else "\n") + line
+    return out
+
+
 def text_to_blocks(text: str) -> list[RawBlock]:
     """Blank lines separate paragraphs; lines inside one are joined (no space between CJK)."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").lstrip("\ufeff")
@@ -355,6 +383,8 @@ def text_to_blocks(text: str) -> list[RawBlock]:
             blocks.append(RawBlock(BlockKind.HEADING, lines[0]))
         elif _BULLET.match(lines[0]):
             blocks.extend(_bullet_items(lines))
+        elif _is_short_lines(lines):
+            blocks.append(RawBlock(BlockKind.PARAGRAPH, _join_short_lines(lines)))
         else:
             blocks.append(RawBlock(BlockKind.PARAGRAPH, join_lines(lines)))
     return blocks
