@@ -258,12 +258,15 @@ HANDLERS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # First of all, before onnxruntime or anything else that may start threads of its own is imported:
+    # the kernel filter then covers every thread and child of this process.
     offline.install()
     raw = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(_normalize_argv(raw))
     if args.debug:
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(name)s: %(message)s")
+        log.debug(offline.status())
     try:
         settings = Settings.load()
         return HANDLERS[args.command](args, settings)

@@ -1,7 +1,9 @@
 """The network guard: this app never uses the network, so any socket but a local Unix one is refused.
 
-It is a `sys.addaudithook` hook, so it sees every socket created in the process (also by libraries that
-imported `socket` before us) and every host-name lookup, and it cannot be removed once installed.
+Two layers, both installed by `install()` and neither removable: a `sys.addaudithook` hook sees every
+socket made through Python and every host-name lookup, and refuses it with a clear message; the seccomp
+filter of `reader.kernel_guard` makes the kernel refuse the sockets C libraries make on their own threads
+(and those of every child process). Where the kernel cannot filter, the audit hook guards alone.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import socket
 import sys
 import threading
 
+from reader import kernel_guard
 from reader.errors import NetworkRefused
 
 _REFUSED_LOOKUPS = frozenset(
@@ -45,17 +48,29 @@ def _hook(event: str, args: tuple) -> None:
 
 
 def install() -> None:
-    """Install the guard once for the life of the process (audit hooks cannot be removed)."""
+    """Install the guard once for the life of the process (audit hooks and seccomp filters cannot be
+    removed). Call it before onnxruntime, numpy or textual are imported."""
     global _installed
     with _lock:
         if _installed:
             return
         sys.addaudithook(_hook)
+        kernel_guard.install()
         _installed = True
 
 
 def is_installed() -> bool:
     return _installed
+
+
+def status() -> str:
+    """One line for the debug output: which layers guard this process."""
+    if not _installed:
+        return "network guard: not installed"
+    kernel = kernel_guard.kernel_guard_status()
+    if kernel == "seccomp":
+        return "network guard: audit hook and seccomp filter (the kernel refuses every socket but AF_UNIX)"
+    return f"network guard: audit hook only; the seccomp filter is {kernel}"
 
 
 def refused_attempts() -> list[str]:

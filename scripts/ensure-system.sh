@@ -2,7 +2,8 @@
 # Installs the Debian packages the app needs when they are missing: libportaudio2 (audio output), npm
 # (the pack build fetches the rich pack's 54 voices, the npm package kokoro-js, with `npm pack`) and,
 # with the argument `venv`, python3-venv; with `test`, also tmux (the tests drive the app in a real
-# terminal) and codec2-examples (phone-band speech the enrollment checks are tested on). As root it runs
+# terminal), codec2-examples (phone-band speech the enrollment checks are tested on) and strace (the
+# network guard's test watches onnxruntime's own threads). As root it runs
 # apt-get; otherwise it says what to install.
 set -eu
 want=()
@@ -14,6 +15,7 @@ else
   if ! ldconfig -p 2>/dev/null | grep -q 'libportaudio\.so\.2'; then want+=("libportaudio2"); fi
   if ! command -v npm >/dev/null; then want+=("npm"); fi
   if [ "${1:-}" = test ] && ! command -v tmux >/dev/null; then want+=("tmux"); fi
+  if [ "${1:-}" = test ] && ! command -v strace >/dev/null; then want+=("strace"); fi
   # Real telephone-band speech for the enrollment checks' tests (LGPL-2.1 sample files, no code used).
   if [ "${1:-}" = test ] && [ ! -d /usr/share/codec2/wav ]; then want+=("codec2-examples"); fi
 fi

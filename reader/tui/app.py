@@ -18,6 +18,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.geometry import Offset
 from textual.widgets import Footer, Header, ProgressBar, RichLog, Static
 
+from reader import offline
 from reader.channel import SpeechChannel
 from reader.errors import ReaderError
 from reader.reading import ReadingEvent, ReadingSession
@@ -194,6 +195,7 @@ class ReaderApp(App[int]):
 
     def on_mount(self) -> None:
         logging.getLogger("reader").addHandler(self._log_handler)
+        self.post_log(offline.status())
         self._show_cursor()
         if self.warm_up and self.self_voicing:
             self.channel.warm_up()
