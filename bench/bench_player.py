@@ -265,11 +265,30 @@ def _read_env(path: Path) -> dict[str, str]:
     return env
 
 
+def _check_paced_tools() -> None:
+    """paced-device.sh installs PulseAudio with apt-get when it is missing, which cannot work under
+    `reader bench`: the kernel refuses the network to the reader and to everything it starts."""
+    from reader import kernel_guard
+    from reader.errors import ReaderError
+
+    import glob
+
+    missing = [tool for tool in ("pulseaudio", "parec") if shutil.which(tool) is None]
+    if not glob.glob("/usr/lib/*/alsa-lib/libasound_module_pcm_pulse.so"):
+        missing.append("ALSA's pulse plugin")
+    if missing and kernel_guard.kernel_guard_status() == "seccomp":
+        raise ReaderError(
+            f"The paced audio device needs {' and '.join(missing)}, which `reader bench` cannot install because "
+            "the reader runs with the network refused: run `apt-get install pulseaudio pulseaudio-utils "
+            "libasound2-plugins` first, or `python bench/run.py`, which runs without the guard.")
+
+
 def run_on_paced_device(argv: list[str], *, label: str, timeout: float = 300) -> list[dict]:
     """Start the paced device, run `python argv...` in a child that sees only it, return the child's
     JSON rows; the device is always stopped afterwards."""
     if not PACED_SCRIPT.exists():
         return [{"pack": label, "measure": "skipped", "value": 0, "unit": f"no {PACED_SCRIPT}"}]
+    _check_paced_tools()
     folder = Path(tempfile.mkdtemp(prefix="pdb", dir="/tmp"))  # the socket path must stay short
     try:
         started = subprocess.run(["bash", str(PACED_SCRIPT), "start", str(folder)], capture_output=True,
