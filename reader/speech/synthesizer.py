@@ -69,7 +69,7 @@ class SpeechText:
 @dataclass(frozen=True)
 class Notice:
     """Something the UI should say: a sentence skipped, a pack changed. kind: "timeout", "fallback",
-    "downgrade" or "skipped"."""
+    "downgrade", "skipped" or "unspoken" (text in a language no installed voice reads)."""
 
     kind: str
     message: str
@@ -315,7 +315,8 @@ class Synthesizer:
                 continue
 
     def _notice(self, notice: Notice) -> None:
-        log.warning("%s", notice.message)
+        # Logged as a warning only when nobody else tells the user (else `say` printed it twice).
+        log.log(logging.WARNING if self.on_notice is None else logging.INFO, "%s", notice.message)
         self.notices.append(notice)
         if self.on_notice is not None:
             try:
@@ -340,6 +341,7 @@ class Synthesizer:
 
     def _speak_all(self, sentences: list[Any], options: SynthesisOptions, control: RunControl,
                    chunks: queue.Queue) -> None:
+        from reader.text.scripts import LANGUAGE_NAMES, language_runs
         from reader.text.sentences import detect_lang
 
         prosody = options.prosody()
@@ -351,14 +353,10 @@ class Synthesizer:
             raise PackError("No voice pack is installed; run `reader packs build` to build the default ones.")
         voices: dict[tuple[str, str], Any] = {}  # (pack, language) -> its voice
         fallback_said: set[tuple[str, str]] = set()
-        for i, item in enumerate(sentences):
-            if control.cancelled:
-                return
-            sid, text, lang = _as_sentence(item, i)
-            if options.lang != "auto":
-                lang = options.lang
-            elif lang == "auto":
-                lang = detect_lang(text)
+        unspoken_said: set[str] = set()
+
+        def speaker_for(lang: str, sid: int) -> tuple[str, Pipeline, Any]:
+            """The pack and voice that read `lang`: the current pack if it can, else one that can."""
             name = current or self.default_pack_for(lang)
             if lang not in self._manifests[name].languages:
                 other = self.pack_with(lang)
@@ -390,22 +388,50 @@ class Synthesizer:
                     voices[key] = pipeline.voice(spec, lang=lang, control=control)
             voice = voices[key]
             voices[key] = dataclasses.replace(voice, speaker_ms=0.0)  # encoder time counted once
-            report = self._speak_one(pipeline, sid, text, lang, voice, prosody, control, chunks)
-            if report is None:
+            return name, pipeline, voice
+
+        for i, item in enumerate(sentences):
+            if control.cancelled:
+                return
+            sid, text, lang = _as_sentence(item, i)
+            if options.lang != "auto":
+                lang = options.lang
+            elif lang == "auto":
+                lang = detect_lang(text)
+            # Each run of another language is read by a voice of that language, in the same sentence;
+            # a language no installed pack reads is named once, never skipped in silence.
+            runs = []
+            for run in language_runs(text, lang):
+                if run.lang == lang or self.pack_with(run.lang) is not None:
+                    runs.append(run)
+                elif text[run.start:run.end].strip() and run.lang not in unspoken_said:
+                    unspoken_said.add(run.lang)
+                    what = LANGUAGE_NAMES.get(run.lang, run.lang)
+                    self._notice(Notice("unspoken", f"{what} text, not spoken: no installed voice reads "
+                                        f"{what}.", sid))
+            if not runs:
                 continue
-            if not pinned and name == (current or name) and self._too_slow(name, report.times.rtf):
-                fast = self._fast_pack_for(lang, exclude=name)
-                if fast is not None:
-                    self._downgraded_from.add(name)
-                    current = fast
-                    self._notice(Notice(
-                        "downgrade",
-                        f"This machine is too slow for the {name} voice (it needed {report.times.rtf:.2f} s "
-                        f"of work per second of speech); switching to the faster {fast} voice.", sid))
+            for n, run in enumerate(runs):
+                name, pipeline, voice = speaker_for(run.lang, sid)
+                part = text if len(runs) == 1 else text[run.start:run.end].strip()
+                report = self._speak_one(pipeline, sid, part, run.lang, voice, prosody, control, chunks,
+                                         final=n == len(runs) - 1)
+                if report is None or len(runs) > 1:
+                    continue
+                if not pinned and name == (current or name) and self._too_slow(name, report.times.rtf):
+                    fast = self._fast_pack_for(lang, exclude=name)
+                    if fast is not None:
+                        self._downgraded_from.add(name)
+                        current = fast
+                        self._notice(Notice(
+                            "downgrade",
+                            f"This machine is too slow for the {name} voice (it needed {report.times.rtf:.2f} "
+                            f"s of work per second of speech); switching to the faster {fast} voice.", sid))
 
     def _speak_one(self, pipeline: Pipeline, sid: int, text: str, lang: str, voice: Any, prosody: Prosody,
-                   control: RunControl, chunks: queue.Queue) -> SentenceReport | None:
-        """Synthesize one sentence into the queue under its deadline (work time, not waiting time)."""
+                   control: RunControl, chunks: queue.Queue, *, final: bool = True) -> SentenceReport | None:
+        """Synthesize one sentence (or, final=False, a run of it that more runs follow) into the queue
+        under its deadline (work time, not waiting time)."""
         control.renew()
         gen = pipeline.synthesize(text, sentence_id=sid, lang=lang, voice=voice, prosody=prosody, control=control)
         work = 0.0
@@ -425,7 +451,8 @@ class Synthesizer:
                 finally:
                     timer.cancel()
                     work += time.perf_counter() - t0
-                self._put(chunks, chunk, control)
+                self._put(chunks, chunk if final or not chunk.last else dataclasses.replace(chunk, last=False),
+                          control)
                 if chunk.last:
                     report = SentenceReport(sid, pipeline.name, chunk.times or StageTimes())
                     self.reports.append(report)
