@@ -142,11 +142,33 @@ CASES = [
     ("https://www.example.com/path", "example dot com slash path"),
     ("see example.org/docs.", "see example dot org slash docs."),
     ("jane.doe@example.org", "jane dot doe at example dot org"),
+    # short host labels are spelled, as people say them; two addresses written as one
+    ("mail ann@cs.ox.ac.uk", "mail ann at c s dot o x dot a c dot u k"),
+    ("{yusuke,sekine}@cs.nyu.edu", "yusuke and sekine at c s dot nyu dot e d u"),
+    ("{anna,ben}@lab.example.ac.uk", "anna and ben at lab dot example dot a c dot u k"),
+    ("{a.li, b.wu, c.ho}@uni.org", "a dot li, b dot wu and c dot ho at uni dot org"),
+    ("www.bbc.co.uk/news", "b b c dot co dot u k slash news"),
+    ("lab.example.org", "lab dot example dot org"),
     # phone numbers
     ("555-123-4567", "five five five, one two three, four five six seven"),
     ("+1 555 123 4567", "plus one, five five five, one two three, four five six seven"),
     ("(555) 123-4567", "five five five, one two three, four five six seven"),
     ("ID 4155550123", "ID four one five five five five zero one two three"),
+    # groups with spaces, and numbers people read digit by digit by their context
+    ("Call 020 7946 0958 today", "Call zero two zero, seven nine four six, zero nine five eight today"),
+    ("Dial 01 23 45 67 89", "Dial zero one, two three, four five, six seven, eight nine"),
+    ("ring 212 555 0199", "ring two one two, five five five, zero one nine nine"),
+    ("Call 911.", "Call nine one one."),
+    ("New York, NY, 10003", "New York, NY, one zero zero zero three"),
+    ("Austin, TX 78701-1234", "Austin, TX seven eight seven zero one, one two three four"),
+    ("The code is 4921.", "The code is four nine two one."),
+    ("PIN: 7310", "PIN: seven three one zero"),
+    ("account number 88231", "account number eight eight two three one"),
+    # ... and not where they are amounts
+    ("We had 100 200 3000 items", "We had one hundred two hundred three thousand items"),
+    ("He won 1000 dollars", "He won one thousand dollars"),
+    ("Text 7 friends", "Text seven friends"),
+    ("In 2020 1500 people came", "In twenty twenty one thousand five hundred people came"),
     # white space
     ("  a \n\n b\t c  ", "a b c"),
     # Chinese

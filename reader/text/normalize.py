@@ -550,10 +550,16 @@ _QUANTITY_PARTS = re.compile(
     rf"(?P<sign>-)?(?P<a>{_NUM})(?:[-–](?P<b>{_NUM}))?(?:{_SP}?(?P<unit>{_SPACED_UNITS}|{_TIGHT_UNITS}|%))?"
 )
 
+_US_STATES = "|".join(
+    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ NM NY NC ND "
+    "OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY".split()
+)
+
 _PATTERNS: tuple[tuple[str, str], ...] = (
     ("invisible", f"[{_INVISIBLE}]+"),
     ("url", r"(?:(?:https?|ftp)://|www\.)[^\s<>\"“”'()\[\]{}，。、]*[^\s<>\"“”'()\[\]{}，。、.,;:!?]"),
-    ("email", rf"{_BOW}(?<![.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{{2,}}{_EOW}(?!-)"),
+    ("email", rf"(?:{_BOW}(?<![.+-])[A-Za-z0-9._%+-]+|\{{[A-Za-z0-9._%+-]+(?:,{_SP}?[A-Za-z0-9._%+-]+)+\}})"
+              rf"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{{2,}}{_EOW}(?!-)"),
     (
         "url",
         rf"{_BOW}(?<![@.-])(?:[A-Za-z0-9-]+\.)+(?i:{_TLDS})(?:/[^\s<>\"“”'()，。]*[^\s<>\"“”'()，。.,;:!?])?"
@@ -577,8 +583,16 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
         rf"{_BOW}(?<!\+)\+\d{{1,3}}(?:[ .-]\(?\d{{1,5}}\)?){{2,5}}{_EOW}(?!-)"
         rf"|{_BOW}(?<!\()\(\d{{2,4}}\)[ .-]?\d{{3,4}}[ .-]\d{{3,4}}{_EOW}(?!-)"
         rf"|{_BOW}(?<![.-])\d{{3}}(?P<phonesep>[.-])\d{{3}}(?P=phonesep)\d{{4}}{_EOW}(?![.-]\d)"
-        rf"|{_BOW}(?<![.-])0\d{{2,3}}-\d{{7,8}}{_EOW}(?!-)",
+        rf"|{_BOW}(?<![.-])0\d{{2,3}}-\d{{7,8}}{_EOW}(?!-)"
+        # Groups with spaces: "020 7946 0958", "0161 496 0000", "01 23 45 67 89", "555 123 4567".
+        rf"|(?<![\d.,]{_SP})(?<![\d.,]){_BOW}(?:0\d{{2,4}}{_SP}\d{{3,4}}{_SP}\d{{3,4}}|0\d(?:{_SP}\d\d){{4}}"
+        rf"|[2-9]\d\d{_SP}[2-9]\d\d{_SP}\d{{4}}){_EOW}(?!{_SP}?[.,]?\d)",
     ),
+    # Numbers people read digit by digit: after "call", "dial", "PIN", "code", "account", "ZIP" ..., and
+    # the ZIP code after a US state ("New York, NY 10003").
+    ("digits", rf"(?:(?<![\w.])(?i:call|dial|phone|ring|text|pin|code|zip|zip code|postcode|account|acct|card|id)"
+               rf"(?:{_SP}(?i:number|no\.?|#))?(?:{_SP}?:|{_SP}is)?|{_BOW}(?:{_US_STATES}),?){_SP}#?\d{{3,}}(?:-\d{{4}})?"
+               rf"{_EOW}(?![.,]\d|{_SP}\d)"),
     (
         "money",
         rf"{_SIGN}[$€£¥₹₩]{_SP}?{_NUM}(?:(?:{_SP}?(?:thousand|million|billion|trillion)|k|K|m|M|bn|b|B){_EOW})?"
@@ -614,12 +628,12 @@ def _punct_pattern(level: int) -> str:
 
 # Rules by the character they can start with. Gating each family with one cheap check keeps the
 # scan from trying every rule at every position (plain prose would otherwise cost ~5 µs a char).
-_LETTER_RULES = frozenset({"url", "email", "named", "mdate", "abbr", "initialism", "roman"})
+_LETTER_RULES = frozenset({"url", "email", "named", "mdate", "digits", "abbr", "initialism", "roman"})
 _NUMBER_RULES = frozenset(
     {"email", "isodate", "numdate", "dmdate", "time", "phone", "money", "version", "fraction", "mult",
      "ratio", "decade", "vulgar", "ordinal", "quantity"}
 )
-_LETTER_GATE = f"{_BOW}(?=[A-Za-z])"
+_LETTER_GATE = f"{_BOW}(?=[A-Za-z{{])"  # "{" opens "{yusuke,sekine}@cs.nyu.edu"
 _NUMBER_GATE = r"(?=[\d$€£¥₹₩+(\-'’" + "".join(_VULGAR) + "])"
 
 
@@ -841,27 +855,59 @@ def _h_invisible(ctx: _Context, m: re.Match) -> str:
     return ""
 
 
-def _spell_address(address: str) -> str:
-    """'jane.doe@example.org' -> 'jane dot doe at example dot org'."""
+def _spell_address(address: str, *, host: bool = False) -> str:
+    """'jane.doe@example.org' -> 'jane dot doe at example dot org'. In a host name (host=True) a short
+    label or one with no vowel is spelled as people say it: 'cs.nyu.edu' -> 'c s dot nyu dot e d u'."""
     words = []
-    for token in re.findall(r"[^\W\d_]+|\d+|.", address):
+    tokens = re.findall(r"[^\W\d_]+|\d+|.", address)
+    last_word = max((i for i, t in enumerate(tokens) if t.isalpha()), default=-1)
+    for i, token in enumerate(tokens):
         if token.isdecimal():
             words.append(en.cardinal(int(token)) if len(token) <= 4 and token[0] != "0" else en.digits(token))
         elif token in _ADDRESS_SYMBOLS:
             words.append(_ADDRESS_SYMBOLS[token])
         elif token.isalpha():
-            words.append(token)
+            lower = token.lower()
+            spell = host and lower not in _SAID_LABELS and (
+                len(token) <= 2 or not _VOWELS.intersection(lower) or (i == last_word and len(token) <= 3))
+            words.append(" ".join(lower) if spell else token)
     return " ".join(words)
+
+
+# In a host name, a label of two letters, one with no vowel ("cs") and a top-level label of three
+# (".edu") are spelled, except these, which people say as words.
+_SAID_LABELS = frozenset({"com", "org", "net", "gov", "co", "info", "biz", "app", "dev"})
+_VOWELS = frozenset("aeiou")
+
+
+def _spell_url(address: str) -> str:
+    host, slash, path = address.partition("/")
+    return _spell_address(host, host=True) + ((" slash " + _spell_address(path)).rstrip() if slash else "")
 
 
 def _h_url(ctx: _Context, m: re.Match) -> str:
     address = re.sub(r"^[A-Za-z][\w+.-]*://", "", m.group())
     address = re.sub(r"^www\.", "", address, flags=re.IGNORECASE).rstrip("/")
-    return _spell_address(address)
+    return _spell_url(address)
 
 
 def _h_email(ctx: _Context, m: re.Match) -> str:
-    return _spell_address(m.group())
+    """'jane.doe@cs.nyu.edu' -> 'jane dot doe at c s dot nyu dot e d u'; '{yusuke,sekine}@x.org' (two
+    addresses written as one) -> 'yusuke and sekine at x dot org'."""
+    users, _, domain = m.group().rpartition("@")
+    names = [_spell_address(u.strip()) for u in users.strip("{}").split(",")]
+    said = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    return f"{said} at {_spell_address(domain, host=True)}"
+
+
+def _h_digits(ctx: _Context, m: re.Match) -> str:
+    """'code 4921' -> 'code four nine two one'; 'NY 10003-1234' -> 'NY one zero zero zero three, one two
+    three four'. The words before the number stay as they are."""
+    number = re.search(r"\d[\d-]*$", m.group())
+    lead = m.group()[:number.start()]
+    if ctx.zh_at(m.start(), m.end()):
+        return lead + "".join(zh.digits(g) for g in number.group().split("-"))
+    return lead + ", ".join(en.digits(g) for g in number.group().split("-"))
 
 
 def _h_named(ctx: _Context, m: re.Match) -> str:
@@ -1244,6 +1290,7 @@ _HANDLERS: dict[str, Callable] = {
     "dmdate": _h_dmdate,
     "time": _h_time,
     "phone": _h_phone,
+    "digits": _h_digits,
     "money": _h_money,
     "version": _h_version,
     "fraction": _h_fraction,
