@@ -592,12 +592,13 @@ _PATTERNS: tuple[tuple[str, str], ...] = (
     # the ZIP code after a US state ("New York, NY 10003").
     ("digits", rf"(?:(?<![\w.])(?i:call|dial|phone|ring|text|pin|code|zip|zip code|postcode|account|acct|card|id)"
                rf"(?:{_SP}(?i:number|no\.?|#))?(?:{_SP}?:|{_SP}is)?|{_BOW}(?:{_US_STATES}),?){_SP}#?\d{{3,}}(?:-\d{{4}})?"
-               rf"{_EOW}(?![.,]\d|{_SP}\d)"),
+               rf"{_EOW}(?![.,-]\d|{_SP}\d)"),
     (
         "money",
         rf"{_SIGN}[$€£¥₹₩]{_SP}?{_NUM}(?:(?:{_SP}?(?:thousand|million|billion|trillion)|k|K|m|M|bn|b|B){_EOW})?"
         rf"|{_SIGN}{_NUM}{_SP}?€",
     ),
+    ("height", rf"{_BOW}(?<![.,])[1-8]['’][ ]?(?:1[01]|\d)(?:\"|”|''|’’)"),
     ("version", rf"{_BOW}(?<!\.)[vV]?\d+(?:\.\d+){{2,}}{_EOW}(?!\.\d)"),
     ("fraction", rf"{_BOW}(?<![/.])\d+/\d+{_EOW}(?!/|\.\d)"),
     ("mult", rf"{_BOW}(?<!\.)\d+(?:\.\d+)?(?:[ ]?[x×][ ]?\d+(?:\.\d+)?|x){_EOW}(?!\.\d)"),
@@ -630,7 +631,7 @@ def _punct_pattern(level: int) -> str:
 # scan from trying every rule at every position (plain prose would otherwise cost ~5 µs a char).
 _LETTER_RULES = frozenset({"url", "email", "named", "mdate", "digits", "abbr", "initialism", "roman"})
 _NUMBER_RULES = frozenset(
-    {"email", "isodate", "numdate", "dmdate", "time", "phone", "money", "version", "fraction", "mult",
+    {"email", "isodate", "numdate", "dmdate", "time", "phone", "money", "height", "version", "fraction", "mult",
      "ratio", "decade", "vulgar", "ordinal", "quantity"}
 )
 _LETTER_GATE = f"{_BOW}(?=[A-Za-z{{])"  # "{" opens "{yusuke,sekine}@cs.nyu.edu"
@@ -741,7 +742,25 @@ def _zh_number(text: str, negative: bool = False) -> str:
         spoken = zh.digits(plain)
     else:
         spoken = zh.cardinal(plain)
+        if spoken[:2] in ("二千", "二万", "二亿"):  # 2000 is 两千, 20000 两万 (二百 stays)
+            spoken = "两" + spoken[1:]
     return "负" + spoken if negative else spoken
+
+
+# A lone 2 before a measure word is 两 ("两个人", "两点钟"), never after 第 ("第二个").
+_ZH_MEASURE_WORDS = tuple(
+    "个 只 位 名 本 张 条 件 辆 块 次 遍 趟 天 年 岁 周 星期 个月 小时 分钟 秒钟 倍 种 样 套 份 双 对 家 间 层 口 头 匹 "
+    "杯 碗 瓶 盒 包 袋 箱 斤 两 公斤 千克 克 吨 米 公里 里 点 场 首 部 台 架 支 把 颗 棵 朵 片 篇 句 段 门 节 堂 所 座 "
+    "封 笔 滴 声 步 群 批 排 行 列 项 道 千 万 亿".split()
+)
+# Words after which a number is read digit by digit ("邮编100871", "验证码：2468").
+_ZH_DIGIT_WORDS = ("邮编", "邮政编码", "密码", "验证码", "账号", "帐号", "卡号", "编号", "号码", "电话", "手机", "工号", "学号")
+_ZH_DIGIT_LINK = "：: 是为"
+
+
+def _zh_digit_context(ctx: _Context, start: int) -> bool:
+    before = ctx.text[max(0, start - 8):start].rstrip(_ZH_DIGIT_LINK)
+    return before.endswith(_ZH_DIGIT_WORDS)
 
 
 def _is_year_number(text: str, low: int = YEAR_MIN) -> bool:
@@ -820,12 +839,19 @@ def _quantity_zh(ctx: _Context, m: re.Match, parts: re.Match) -> str:
         name = _UNITS[unit][2] or unit
         if unit in _TEMPERATURE_UNITS and negative:
             words = "零下" + _zh_number(a)
+        elif a == "2" and b is None and not negative and unit not in _TEMPERATURE_UNITS:
+            words = "两"  # 2 km: 两公里
         else:
             words = _zh_number(a, negative)
         return words + (f"到{_zh_number(b)}" if b else "") + name
     if ctx.next_char(m.end()) == "年" and a.isdecimal() and len(a) == 4:
         if b is None or (b.isdecimal() and len(b) == 4):  # 2026年, 1990-1995年: years digit by digit
             return zh.digits(a) + (f"到{zh.digits(b)}" if b else "")
+    if b is None and not negative and a.isdecimal() and _zh_digit_context(ctx, m.start()):
+        return zh.digits(a)
+    if a == "2" and b is None and not negative and ctx.text[m.start() - 1:m.start()] != "第" \
+            and ctx.text.startswith(_ZH_MEASURE_WORDS, m.end()):
+        return "两"
     return _zh_number(a, negative) + (f"到{_zh_number(b)}" if b else "")
 
 
@@ -1004,7 +1030,7 @@ def _h_time(ctx: _Context, m: re.Match) -> str:
     second = int(parts.group("s")) if parts.group("s") else None
     ampm = (parts.group("ap") or "").lower()
     if ctx.zh_at(m.start(), m.end()):
-        spoken = {"a": "上午", "p": "下午"}.get(ampm, "") + zh.cardinal(str(hour)) + "点"
+        spoken = {"a": "上午", "p": "下午"}.get(ampm, "") + ("两" if hour == 2 else zh.cardinal(str(hour))) + "点"
         if minute or second:
             spoken += zh.two_digit(minute) + "分"
         else:
@@ -1073,6 +1099,14 @@ def _h_money(ctx: _Context, m: re.Match) -> str:
     if frac:
         return f"{sign}{_en_number(number)} {plural}"
     return f"{sign}{_en_number(number)} {singular if whole == '1' else plural}"
+
+
+def _h_height(ctx: _Context, m: re.Match) -> str:
+    """A height in feet and inches: 6'2" -> 'six foot two'."""
+    feet, inches = re.findall(r"\d+", m.group())
+    if ctx.zh_at(m.start(), m.end()):
+        return f"{zh.cardinal(feet)}英尺{zh.cardinal(inches)}英寸"
+    return f"{en.cardinal(int(feet))} foot {en.cardinal(int(inches))}"
 
 
 def _h_version(ctx: _Context, m: re.Match) -> str:
@@ -1290,6 +1324,7 @@ _HANDLERS: dict[str, Callable] = {
     "dmdate": _h_dmdate,
     "time": _h_time,
     "phone": _h_phone,
+    "height": _h_height,
     "digits": _h_digits,
     "money": _h_money,
     "version": _h_version,
