@@ -255,7 +255,8 @@ def docx_table(rows: list[list[str]]) -> str:
     return f"<w:tbl><w:tblPr/>{cells}</w:tbl>"
 
 
-def write_docx(path: Path, body_xml: str, *, title: str | None = None, styles_xml: str | None = None) -> Path:
+def write_docx(path: Path, body_xml: str, *, title: str | None = None, styles_xml: str | None = None,
+               numbering_xml: str | None = None) -> Path:
     document = (
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
         f'<w:document xmlns:w="{W_NS}"><w:body>{body_xml}<w:sectPr/></w:body></w:document>'
@@ -266,6 +267,8 @@ def write_docx(path: Path, body_xml: str, *, title: str | None = None, styles_xm
         archive.writestr("word/document.xml", document)
         if styles_xml is not None:
             archive.writestr("word/styles.xml", f'<w:styles xmlns:w="{W_NS}">{styles_xml}</w:styles>')
+        if numbering_xml is not None:
+            archive.writestr("word/numbering.xml", f'<w:numbering xmlns:w="{W_NS}">{numbering_xml}</w:numbering>')
         if title is not None:
             archive.writestr(
                 "docProps/core.xml",

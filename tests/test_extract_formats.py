@@ -14,7 +14,7 @@ from reader.text.extract import load_document
 from reader.text.extract.html import html_to_blocks
 from reader.text.extract.markdown import markdown_to_blocks, strip_inline
 
-H, P, LI, TD, CAP = BlockKind.HEADING, BlockKind.PARAGRAPH, BlockKind.LIST_ITEM, BlockKind.TABLE_CELL, BlockKind.CAPTION
+H, P, LI, TR, CAP = BlockKind.HEADING, BlockKind.PARAGRAPH, BlockKind.LIST_ITEM, BlockKind.TABLE_ROW, BlockKind.CAPTION
 
 
 # --- EPUB -------------------------------------------------------------------------------------------
@@ -124,14 +124,11 @@ def test_html_blocks(tmp_path):
         (P, "First line second line & more text.", None),
         (P, "Loose text in a div", None),
         (P, "and a paragraph inside", None),
-        (LI, "Step one", None),
-        (LI, "Step two", None),
+        (LI, "1. Step one", None),
+        (LI, "2. Step two", None),
         (CAP, "Scores", None),
-        (TD, "Name", None),
-        (TD, "Score", None),
-        (TD, "Ann", None),
-        (TD, "12", None),
-        (P, "a cat", None),  # the image, by its description
+        (TR, "Name: Ann, Score: 12", None),
+        (P, "image: a cat", None),  # the image, by its description
         (CAP, "A cat asleep.", None),
         (P, "中文第一行中文第二行。", None),
         (P, "Unclosed one", None),
@@ -212,21 +209,17 @@ def test_markdown_blocks(tmp_path):
     assert doc.format == "markdown" and doc.title == "Document Title"
     assert [(b.kind, b.text, b.level) for b in doc.blocks] == [
         (H, "Document Title", 1),
-        (P, "A paragraph with bold, emphasis, code, a link and an image a red apple across a hard line break. "
+        (P, "A paragraph with bold, emphasis, code, a link and an image image: a red apple across a hard line break. "
             "Still the same paragraph.", None),
         (H, "Lists", 2),
         (LI, "first item", None),
         (LI, "second item continues here", None),
         (LI, "done item", None),
-        (LI, "numbered one", None),
-        (LI, "numbered two", None),
+        (LI, "1. numbered one", None),
+        (LI, "2. numbered two", None),  # "2)" starts a new list, at 2
         (P, 'def hello():\n    return "*not emphasis*"', None),
-        (TD, "Name", None),
-        (TD, "Score", None),
-        (TD, "Ann", None),
-        (TD, "12", None),
-        (TD, "Bob | Jr.", None),
-        (TD, "7", None),
+        (TR, "Name: Ann, Score: 12", None),
+        (TR, "Name: Bob | Jr., Score: 7", None),
         (H, "Subheading", 2),
         (P, "Quoted text is read like a paragraph.", None),
         (P, "snake_case_name and 2 * 3 * 4 stay as they are.", None),
@@ -291,10 +284,8 @@ def test_docx_blocks(tmp_path):
         (LI, "Second point", None),
         (H, "Details", 2),
         (LI, "Bullet from style", None),
-        (TD, "Name", None),
-        (TD, "Score", None),
-        (TD, "Ann", None),
-        (TD, "12", None),
+        (TR, "Name, Score", None),  # a first row in plain type is not a header
+        (TR, "Ann, 12", None),
         (P, "Tab and break", None),
         (H, "Deep heading", 6),
     ]
@@ -382,8 +373,8 @@ def test_html_links_and_image_descriptions_become_spans():
         '<p>See <a href="x">the   site</a> now. <img alt="A red barn" src="b.png"> Done.</p>'
         '<p><a name="anchor">not a link</a> <img src="s.gif" alt=""> <img alt="logo" role="presentation"></p>'
         '<div><a href="k">one<p>two</p></a></div>')
-    assert [b.text for b in blocks] == ["See the site now. A red barn Done.", "not a link", "one", "two"]
-    assert _spans(blocks[0]) == [("link", "the site"), ("image", "A red barn")]
+    assert [b.text for b in blocks] == ["See the site now. image: A red barn Done.", "not a link", "one", "two"]
+    assert _spans(blocks[0]) == [("link", "the site"), ("image", "image: A red barn")]
     assert _spans(blocks[1]) == []  # an anchor without href, a decorative image
     assert _spans(blocks[2]) == [("link", "one")] and _spans(blocks[3]) == [("link", "two")]
     nested, _ = html_to_blocks('<p><a href="a">one <a href="b">two</a> three</a></p>' + '<a href="x">' * 5000)
@@ -394,9 +385,9 @@ def test_markdown_links_images_and_autolinks_become_spans():
     blocks = markdown_to_blocks("# Go [home](x)\n\nSee [the *site*](http://a), ![A barn](b.png), ![](c.png) "
                                 "and <http://q.com>.\n\n| a | [b](x) |\n|---|---|\n")
     assert _spans(blocks[0]) == [("link", "home")]
-    assert blocks[1].text == "See the site, A barn, and http://q.com."
-    assert _spans(blocks[1]) == [("link", "the site"), ("image", "A barn"), ("link", "http://q.com")]
-    assert _spans(blocks[3]) == [("link", "b")]
+    assert blocks[1].text == "See the site, image: A barn, and http://q.com."
+    assert _spans(blocks[1]) == [("link", "the site"), ("image", "image: A barn"), ("link", "http://q.com")]
+    assert blocks[2].text == "a, b" and _spans(blocks[2]) == [("link", "b")]  # a header alone is read as it is
     assert strip_inline("[a](b) ![c](d)") == "a c"  # plain text for everything else
 
 

@@ -27,7 +27,8 @@ class BlockKind(str, Enum):
     HEADING = "heading"
     PARAGRAPH = "paragraph"
     LIST_ITEM = "list_item"
-    TABLE_CELL = "table_cell"
+    TABLE_ROW = "table_row"  # a row, its cells paired with their column headers ("Station: Central, ...")
+    TABLE_CELL = "table_cell"  # not made by the extractors since tables are read by row; kept for old JSON
     CAPTION = "caption"
 
 
@@ -91,6 +92,7 @@ class Block:
     chapter: str | None = None  # chapter title or file name (EPUB)
     level: int | None = None  # heading level 1..6
     spans: tuple[Span, ...] = ()  # links and images in the text
+    number: str | None = None  # a numbered list item's number ("1.", "b."), also at the start of its text
 
     @property
     def end(self) -> int:
@@ -106,6 +108,8 @@ class Block:
             out["level"] = self.level
         if self.spans:
             out["spans"] = [{"kind": sp.kind, "start": sp.start, "end": sp.end} for sp in self.spans]
+        if self.number is not None:
+            out["number"] = self.number
         return out
 
 
@@ -119,6 +123,7 @@ class RawBlock:
     chapter: str | None = None
     level: int | None = None
     spans: tuple[Span, ...] = ()
+    number: str | None = None
 
 
 @dataclass(frozen=True)
@@ -150,7 +155,7 @@ class Document:
                           if 0 <= sp.start - lead < sp.end - lead <= len(text))
             if blocks:
                 pos += len(BLOCK_SEPARATOR)
-            blocks.append(Block(rb.kind, text, pos, rb.page, rb.chapter, rb.level, spans))
+            blocks.append(Block(rb.kind, text, pos, rb.page, rb.chapter, rb.level, spans, rb.number))
             pos += len(text)
         return cls(title=title, source=source, format=format, blocks=tuple(blocks), encoding=encoding)
 

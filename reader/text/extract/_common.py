@@ -10,7 +10,7 @@ import zlib
 from dataclasses import dataclass, field
 
 from reader.errors import ExtractError
-from reader.text.document import RawBlock
+from reader.text.document import RawBlock, take_spans
 
 
 @dataclass
@@ -117,3 +117,72 @@ def parse_xml(data: bytes, *, name: str, what: str) -> ET.Element:
 def local_name(tag: object) -> str:
     """The tag without its {namespace} (comments and processing instructions have no str tag)."""
     return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+# --- list numbers (HTML <ol type>, Word numFmt) --------------------------------------------------------
+
+_ROMAN = ((1000, "m"), (900, "cm"), (500, "d"), (400, "cd"), (100, "c"), (90, "xc"), (50, "l"), (40, "xl"),
+          (10, "x"), (9, "ix"), (5, "v"), (4, "iv"), (1, "i"))
+MAX_ROMAN = 3999  # no Roman numeral is written for more; larger numbers fall back to digits
+NUMBER_STYLES = ("decimal", "lower-alpha", "upper-alpha", "lower-roman", "upper-roman")
+
+
+def list_number(number: int, style: str = "decimal") -> str:
+    """A list item's number as a browser or Word shows it: 3, c, C, iii or III (27 is "aa", as browsers
+    count letters). Zero, negative numbers and unknown styles are written in digits."""
+    if number < 1 or style not in NUMBER_STYLES or style == "decimal":
+        return str(number)
+    if style.endswith("alpha"):
+        letters = ""
+        while number:
+            number, rest = divmod(number - 1, 26)
+            letters = chr(ord("a") + rest) + letters
+        out = letters
+    elif number > MAX_ROMAN:
+        return str(number)
+    else:
+        out = ""
+        for value, numeral in _ROMAN:
+            count, number = divmod(number, value)
+            out += numeral * count
+    return out.upper() if style.startswith("upper") else out
+
+
+# --- images --------------------------------------------------------------------------------------------
+
+# Said before an image's description, in the description's script, so the listener knows it is an image
+# whatever the structure verbosity (a screen reader always says "graphic").
+IMAGE_WORDS = {"en": ("image", ": "), "zh": ("图片", "：")}
+
+
+def image_text(description: str = "") -> str:
+    """What is read for an image: "image: Map of route 42", "图片：路线图", or "image" alone."""
+    cjk = sum(1 for ch in description if is_cjk(ch))
+    latin = sum(1 for ch in description if ch.isascii() and ch.isalpha())
+    word, colon = IMAGE_WORDS["zh" if cjk > latin else "en"]
+    return f"{word}{colon}{description}" if description else word
+
+
+# --- tables --------------------------------------------------------------------------------------------
+
+
+def column_names(cells: list[tuple[str, int]], above: list[str] | None = None) -> list[str]:
+    """A header row's cells, (text, columns spanned), as one name per column; "Station:" names it
+    "Station" so that it is not said "Station::". Under another header row (`above`), a blank cell
+    keeps the name above it."""
+    names = [take_spans(text)[0].rstrip(":：").strip() for text, span in cells for _ in range(span)]
+    above = above or []
+    return [name or (above[i] if i < len(above) else "") for i, name in enumerate(names)]
+
+
+def read_row(cells: list[tuple[str, int]], header: list[str]) -> str:
+    """A table row as it is read: each cell after its column's name ("Station: Central, time: 06:00"), a
+    cell under a blank or missing name alone, empty cells left out; without a header, the cells joined
+    with commas. `cells` are (text, columns spanned)."""
+    parts, column = [], 0
+    for text, span in cells:
+        name = header[column] if column < len(header) else ""
+        column += span
+        if text:
+            parts.append(f"{name}: {text}" if name else text)
+    return ", ".join(parts)

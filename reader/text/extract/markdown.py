@@ -7,14 +7,14 @@ import html as html_entities
 import re
 
 from reader.text.document import IMAGE_CLOSE, IMAGE_OPEN, LINK_CLOSE, LINK_OPEN, BlockKind, RawBlock, strip_marks, take_spans
-from reader.text.extract._common import Extracted, join_lines
+from reader.text.extract._common import Extracted, column_names, image_text, join_lines, read_row
 from reader.text.extract.plain import decode_text
 
 _ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _THEMATIC_BREAK = re.compile(r"^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})(.*)$")
-_LIST_ITEM = re.compile(r"^([ \t]*)(?:[-*+]|\d{1,9}[.)])(?:[ \t]+(.*)|[ \t]*$)")
+_LIST_ITEM = re.compile(r"^([ \t]*)(?:[-*+]|(\d{1,9})([.)]))(?:[ \t]+(.*)|[ \t]*$)")
 _TASK_BOX = re.compile(r"^\[[ xX]\][ \t]+")
 _TABLE_DELIMITER = re.compile(r"^ {0,3}\|?[ \t]*:?-+:?[ \t]*(\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$")
 _LINK_DEFINITION = re.compile(r"^ {0,3}\[[^\]]+\]:[ \t]*\S+")
@@ -41,15 +41,25 @@ _PROTECTED = re.compile("\ue000(\\d+)\ue001")
 
 def strip_inline(text: str, *, marks: bool = False) -> str:
     """Reduce inline Markdown to plain text; with `marks`, links and images keep the inline marks that
-    take_spans turns into spans (an image without a description is left out)."""
+    take_spans turns into spans, and images are read as "image: A barn". An image without a description
+    is left out, unless it is all there is of a link: then the link is "image", not silent."""
     protected: list[str] = []
-    link = (lambda t: f"{LINK_OPEN}{t}{LINK_CLOSE}") if marks else (lambda t: t)
-    image = (lambda t: f" {IMAGE_OPEN}{t}{IMAGE_CLOSE} " if t.strip() else "") if marks else (lambda t: t)
 
     def protect(value: str) -> str:
         protected.append(value)
         return f"\ue000{len(protected) - 1}\ue001"
 
+    def image(description: str) -> str:
+        if not description.strip():
+            return bare
+        return f" {IMAGE_OPEN}{image_text(description.strip())}{IMAGE_CLOSE} " if marks else description
+
+    def link(words: str) -> str:
+        if words.strip() == bare:
+            words = f"{IMAGE_OPEN}{image_text()}{IMAGE_CLOSE}" if marks else image_text()
+        return f"{LINK_OPEN}{words}{LINK_CLOSE}" if marks else words
+
+    bare = protect("")  # an image without a description, where it is not all of a link: nothing
     # Code spans and escaped characters are literal: hide them from the other rules.
     text = _CODE_SPAN.sub(lambda m: protect(m.group(2).strip() or m.group(2)), text)
     text = _ESCAPE.sub(lambda m: protect(m.group(1)), text)
@@ -85,6 +95,15 @@ def _is_table_start(header: str, delimiter: str) -> bool:
     return len(_split_row(header)) == len(_split_row(delimiter))
 
 
+def _table_rows(rows: list[list[str]]) -> list[str]:
+    """A table's data rows as read: "Station: Central, time: 06:00", each cell after its column's header;
+    with a blank header row, cells joined with commas; a table of only a header is read as one row."""
+    header = column_names([(cell, 1) for cell in rows[0]])
+    if len(rows) == 1:
+        return [read_row([(cell, 1) for cell in rows[0]], [])]
+    return [read_row([(cell, 1) for cell in row], header) for row in rows[1:]]
+
+
 def _skip_front_matter(lines: list[str]) -> list[str]:
     if lines and lines[0].strip() == "---":
         for index in range(1, min(len(lines), FRONT_MATTER_MAX_LINES)):
@@ -100,15 +119,38 @@ class _Builder:
         self.blocks: list[RawBlock] = []
         self.lines: list[str] = []
         self.kind = BlockKind.PARAGRAPH
+        self.number: str | None = None  # of the list item being collected
+        # The ordered lists open, by the indentation of their items: (delimiter, next number).
+        self.counters: dict[int, tuple[str, int]] = {}
 
     def flush(self) -> None:
         if self.lines:
-            self.append(self.kind, join_lines([strip_inline(line, marks=True) for line in self.lines]))
+            text = join_lines([strip_inline(line, marks=True) for line in self.lines])
+            number = self.number if text.strip() else None
+            text, spans = take_spans(f"{number} {text}" if number else text)
+            self.blocks.append(RawBlock(self.kind, text, spans=spans, number=number))
         self.lines = []
         self.kind = BlockKind.PARAGRAPH
+        self.number = None
+
+    def item(self, indent: int, written: str | None, delimiter: str | None) -> None:
+        """A list item starts. As in CommonMark, an ordered list counts on from its first number, so
+        "1. 1. 1." reads 1, 2, 3; a list ends at a shallower item or one with another marker."""
+        self.flush()
+        self.kind = BlockKind.LIST_ITEM
+        self.counters = {at: counter for at, counter in self.counters.items() if at < indent or
+                         (at == indent and written is not None and counter[0] == delimiter)}
+        if written is not None and delimiter is not None:
+            number = self.counters[indent][1] if indent in self.counters else int(written)
+            self.counters[indent] = (delimiter, number + 1)
+            self.number = f"{number}."
+
+    def end_lists(self) -> None:
+        self.counters = {}
 
     def add(self, kind: BlockKind, text: str, level: int | None = None) -> None:
         self.flush()
+        self.end_lists()
         self.append(kind, text, level)
 
     def append(self, kind: BlockKind, text: str, level: int | None = None) -> None:
@@ -139,6 +181,8 @@ def markdown_to_blocks(source: str) -> list[RawBlock]:
             continue
         if fence := _FENCE.match(line):
             out.flush()
+            if not line[:1].isspace():
+                out.end_lists()
             marker = fence.group(1)
             code: list[str] = []
             while index < len(lines):
@@ -162,26 +206,28 @@ def markdown_to_blocks(source: str) -> list[RawBlock]:
             continue
         if _THEMATIC_BREAK.match(line):
             out.flush()
+            out.end_lists()
             continue
         if "|" in line and index < len(lines) and _is_table_start(line, lines[index]):
             out.flush()
+            out.end_lists()
             rows = [line]
             index += 1  # the delimiter row is not read
             while index < len(lines) and "|" in lines[index] and lines[index].strip():
                 rows.append(lines[index])
                 index += 1
-            for row in rows:
-                for cell in _split_row(row):
-                    out.append(BlockKind.TABLE_CELL, strip_inline(cell, marks=True))
+            for text in _table_rows([[strip_inline(cell, marks=True) for cell in _split_row(row)] for row in rows]):
+                out.append(BlockKind.TABLE_ROW, text)
             continue
         if _LINK_DEFINITION.match(line):
             continue
         if item := _LIST_ITEM.match(line):
-            out.flush()
-            out.kind = BlockKind.LIST_ITEM
-            text = _TASK_BOX.sub("", item.group(2) or "")
+            out.item(len(item.group(1).expandtabs(4)), item.group(2), item.group(3))
+            text = _TASK_BOX.sub("", item.group(4) or "")
             out.lines.append(_hard_break_stripped(text))
             continue
+        if not out.lines and not line[:1].isspace():
+            out.end_lists()  # a paragraph after a blank line, not indented: the lists are over
         out.lines.append(_hard_break_stripped(line))
     out.flush()
     return out.blocks
