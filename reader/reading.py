@@ -36,12 +36,13 @@ SENTENCES_PER_PAGE = 20
 # What each kind of block is called when it is entered (NVDA's document formatting), by language.
 _KIND_NAMES = {
     "en": {BlockKind.HEADING: "Heading level {level}", BlockKind.LIST_ITEM: "List item",
-           BlockKind.TABLE_CELL: "Table cell", BlockKind.CAPTION: "Caption"},
+           BlockKind.TABLE_ROW: "Table row", BlockKind.TABLE_CELL: "Table cell", BlockKind.CAPTION: "Caption"},
     "zh": {BlockKind.HEADING: "{level}级标题", BlockKind.LIST_ITEM: "列表项",
-           BlockKind.TABLE_CELL: "表格", BlockKind.CAPTION: "图注"},
+           BlockKind.TABLE_ROW: "表格行", BlockKind.TABLE_CELL: "表格", BlockKind.CAPTION: "图注"},
 }
-# Said before a link or an image inside a sentence (structure verbosity "all").
-_SPAN_NAMES = {"en": {"link": "link, ", "image": "image, "}, "zh": {"link": "链接，", "image": "图片，"}}
+# Said before a link inside a sentence (structure verbosity "all"). Images are not here: the extractors
+# write "image: ..." into the text, so that it is heard at every verbosity and not said twice.
+_SPAN_NAMES = {"en": {"link": "link, "}, "zh": {"link": "链接，"}}
 SCOPES = ("all documents", "this document")
 
 
@@ -480,7 +481,7 @@ class ReadingSession:
 
     def cycle_structure(self) -> str:
         """How much of the document's structure is announced: off, headings, all (headings with their
-        level, list items, table cells, captions, links and images)."""
+        level, list items, table rows, captions and links)."""
         level = STRUCTURE_LEVELS[(STRUCTURE_LEVELS.index(self.settings.structure) + 1) % len(STRUCTURE_LEVELS)]
         self.settings = self.settings.with_(structure=level)
         try:
@@ -489,7 +490,7 @@ class ReadingSession:
             self._emit("error", f"Could not save the settings ({exc.strerror}); the change holds until you quit.")
         self._emit("settings", data=self.settings)
         names = {"off": "off", "headings": "headings only",
-                 "all": "headings with their level, list items, table cells, captions, links and images"}
+                 "all": "headings with their level, list items, table rows, captions and links"}
         self.announce(f"Structure announcements: {names[level]}.")
         return level
 
@@ -581,7 +582,7 @@ class ReadingSession:
 
     def _speech_items(self, start: int, end: int | None = None, *, labels: bool = True) -> list[Any]:
         """The sentences as the voice gets them, each block's first sentence led by what kind of block
-        it is ("Heading level 2. ...") and links and images named where they start ("link, Home"),
+        it is ("Heading level 2. ...") and links named where they start ("link, Home"),
         when the structure verbosity says so."""
         from reader.speech.synthesizer import SpeechText
 
@@ -594,8 +595,8 @@ class ReadingSession:
         return items
 
     def _with_spans(self, index: int) -> str:
-        """The sentence's text with "link," or "image," said before each link and image in it, as NVDA
-        does in browse mode (structure verbosity "all" only)."""
+        """The sentence's text with "link," said before each link in it, as NVDA does in browse mode
+        (structure verbosity "all" only)."""
         s = self.sentences[index]
         block = self.document.blocks[s.block]
         if self.settings.structure != "all" or not block.spans:
@@ -608,7 +609,7 @@ class ReadingSession:
         # that began in an earlier sentence is named where this sentence starts.
         for span in reversed(block.spans):
             start, end = block.start + span.start, block.start + span.end
-            if end <= s.start or start >= s.end:
+            if end <= s.start or start >= s.end or span.kind not in names:
                 continue
             at = max(start, s.start) - s.start
             text = text[:at] + names[span.kind] + text[at:]

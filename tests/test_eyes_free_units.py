@@ -286,7 +286,7 @@ def test_links_and_images_are_named_where_they_start(reader_home, tmp_path):
             await pilot.press("down")
             assert heard.texts()[-1] == "See link, the site for more."
             await pilot.press("down", "down")
-            assert heard.texts()[-1] == "image, A red barn at dusk"
+            assert heard.texts()[-1] == "image: A red barn at dusk"  # named in the text, once
             await pilot.press("down")
             assert heard.texts()[-1] == "link, Home"
             await pilot.press("ctrl+d")  # all -> off: the text alone

@@ -48,7 +48,7 @@ class BlockView(Static):
     def _prefix(self) -> str:
         block = self.doc.blocks[self.index]
         if block.kind is BlockKind.LIST_ITEM:
-            return "• "
+            return "" if block.number else "• "  # a numbered item's number starts its text
         if block.kind is BlockKind.HEADING:
             return "#" * (block.level or 1) + " "  # the heading level in text, not only in style
         return ""
