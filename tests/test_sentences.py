@@ -423,3 +423,15 @@ def test_document_sentences_cut_long_ones_and_lone_numbers_take_the_block_langua
     assert all(s.lang == "zh" for s in got)
     assert all(count_tokens(s.text) <= 10 for s in got)
     assert all(doc.text[s.start : s.end] == s.text for s in got)
+
+
+def test_a_run_of_letters_without_spaces_is_cut_into_bounded_pieces() -> None:
+    # A broken or hostile file: one "word" of 200,000 letters. Tokens are bounded (MAX_TOKEN_CHARS), so it
+    # is cut into pieces the speech stage can take, and the splitter never holds a state per character.
+    from reader.text.sentences import MAX_TOKEN_CHARS
+
+    for text in ("a" * 200_000, "a." * 100_000, "!" * 200_000):
+        spans = split_sentences(text, max_tokens=150)
+        assert len(spans) > 1
+        assert max(e - s for s, e in spans) <= 150 * MAX_TOKEN_CHARS * 2
+        check_spans(text, spans)

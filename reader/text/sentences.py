@@ -125,10 +125,14 @@ _CONTENT_RE = re.compile(r"[^\W_]")
 _NON_SPACE_RE = re.compile(r"\S")
 
 _LETTER = rf"(?:[^\W_{CJK}]|[{COMBINING}])"
-_WORD = rf"[^\W_{CJK}]{_LETTER}*(?:['’.\-]{_LETTER}+)*"
+# Bounded: a "word" of a million letters (a hostile or broken file) is read as many tokens, so the
+# regular expressions never keep a backtracking state per character (that cost ~110 bytes a character).
+MAX_TOKEN_CHARS = 64
+_WORD = (rf"[^\W_{CJK}]{_LETTER}{{0,{MAX_TOKEN_CHARS - 1}}}"
+         rf"(?:['’.\-]{_LETTER}{{1,{MAX_TOKEN_CHARS}}}){{0,{MAX_TOKEN_CHARS // 4}}}")
 # A token: a word (internal ' ’ . - allowed), one CJK character, or one punctuation mark (a run of the
 # same mark, like "..." or "——", is one mark).
-_TOKEN = rf"{_WORD}|[{CJK}][{COMBINING}]*|([^\w\s]|_)\1*"
+_TOKEN = rf"{_WORD}|[{CJK}][{COMBINING}]{{0,8}}|([^\w\s]|_)\1{{0,{MAX_TOKEN_CHARS - 1}}}"
 _TOKEN_RE = re.compile(_TOKEN)
 _HAN_RE = re.compile(f"[{HAN}]")
 _LATIN_RE = re.compile(r"[A-Za-z\u00c0-\u024f]")
