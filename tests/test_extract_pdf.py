@@ -1,6 +1,10 @@
-"""PDF extraction on real PDFs written by hand (tests/docfixtures.py) and read back with pypdf."""
+"""PDF extraction on real PDFs written by hand (tests/docfixtures.py, tests/pdffixtures.py for layout and
+Chinese text) and read back with pypdf."""
 
 from __future__ import annotations
+
+import re
+import time
 
 import pytest
 
@@ -259,3 +263,174 @@ def test_pypdf_complaints_stay_off_the_screen(tmp_path, capfd):
     assert load_document(path).blocks[0].text == "Readable despite the flaws."
     captured = capfd.readouterr()
     assert captured.err == "" and captured.out == ""
+
+
+# --- layout: Chinese lines, running heads misread by OCR, hyphens, tables (issue 12) -------------------
+
+from pdffixtures import Text, column, write_layout_pdf  # noqa: E402
+from reader.text.sentences import document_sentences  # noqa: E402
+
+_IDEOGRAPH = re.compile(r"[\u4e00-\u9fff]")
+_CJK_ABSTRACT = (
+    "摘要：数字交互时代，数字拟人品兼具了拟人产品互动性、数字产品数字技术内核以及自身内容化，表现出跃迁式"
+    "成长特征。为此，本文以虚拟偶像“洛天依”为案例研究对象，从产品创新战略出发，深入探讨了数字拟人品的成长"
+    "机制。研究发现：第一，数字拟人品是依托于数字技术的虚拟产品。第二，数字拟人品的成长是多种机制相继作用的结果。"
+)
+_CJK_SECOND = (
+    "近年来，国内涌现出一批网络人气较高的数字拟人品，推动着文化产业的蓬勃发展。它既包含拟人产品的拟人特征，"
+    "又兼具数字产品以数字技术为内核的特性。"
+)
+# A footnote set smaller and tighter, one line letter-spaced as justified Chinese often is.
+_CJK_FOOTNOTE_LINES = [
+    "*本项研究得到国家社会科学基金一般项目“工业互联网平台赋能中小企业",
+    "数字化转型升级的机理”（基金号：22BGL095）、国 家 自 然 科 学 基",
+    "金 面 上 项 目（基金号：72272133）和浙江省软科学研究计划重点项目",
+    "的资助。刘洋为本文通讯作者。",
+]
+
+
+def _wrap(text: str, width: int, first: int) -> list[str]:
+    lines, start, size = [], 0, first
+    while start < len(text):
+        lines.append(text[start:start + size])
+        start, size = start + size, width
+    return lines
+
+
+def test_chinese_lines_join_into_paragraphs_without_spaces_or_sentence_breaks(tmp_path):
+    body = _wrap(_CJK_ABSTRACT, 28, 26) + [None] + _wrap(_CJK_SECOND, 28, 26)
+    wrapped = [line for line in body if line]
+    # The fixture breaks lines inside words (数/字, 成长/机制), which is the point of the test.
+    inside = [(a[-1], b[0]) for a, b in zip(wrapped, wrapped[1:]) if _IDEOGRAPH.match(a[-1]) and _IDEOGRAPH.match(b[0])]
+    assert len(inside) >= 4
+    page = [Text(72, 790, 14, "一、引言")]
+    page += column(body, top=760, size=10, step=16, indent=20)  # 1.6 em apart, first lines indented 2 em
+    page += column(_CJK_FOOTNOTE_LINES, top=140, size=8, step=10)
+    doc = load_document(write_layout_pdf(tmp_path / "zh.pdf", [page]))
+    footnote = "".join(_CJK_FOOTNOTE_LINES).replace(" ", "")
+    assert [(b.kind, b.text) for b in doc.blocks] == [
+        (BlockKind.HEADING, "一、引言"),
+        (BlockKind.PARAGRAPH, _CJK_ABSTRACT),
+        (BlockKind.PARAGRAPH, _CJK_SECOND),
+        (BlockKind.PARAGRAPH, footnote),
+    ]
+    assert not re.search(r"[\u4e00-\u9fff（），、“”：] +[\u4e00-\u9fff（），、“”：]", doc.text)
+    sentences = document_sentences(doc)
+    for a, b in inside:  # every line end inside a word is inside one sentence
+        assert any(a + b in s.text for s in sentences), a + b
+    for s in sentences:
+        if doc.blocks[s.block].kind is BlockKind.PARAGRAPH:
+            assert s.text[-1] in "。！？：”", s.text
+
+
+def test_chinese_paragraph_goes_on_over_a_page_end(tmp_path):
+    first = _wrap(_CJK_ABSTRACT, 28, 26)
+    pages = [column(first[:3], indent=20), column(first[3:])]
+    doc = load_document(write_layout_pdf(tmp_path / "zh2.pdf", pages))
+    assert [b.text for b in doc.blocks] == [_CJK_ABSTRACT]
+
+
+_BOOK_PAGES = [
+    ["however, did not last long; it became too conspicuous and dan-", "gerous for use. A report creeps into",
+     "camp that Johnston is coming with fifty thousand men to raise the", "siege, but I do not believe it."],
+    ["We have often heard that Richmond had fallen, but it continues", "within the confederate lines. If the army of",
+     "the Potomac does not soon take it, Grant will march us there and", "seize the prize from them."],
+    ["The heat of the sun increases, and we must improve our quarters.", "Accordingly a part of the day has been",
+     "spent in cutting cane and building bunks with it on the side of", "the hill, which protects us from"],
+    ["the sun. Last night I sat on the top of a hill awhile, watching", "the mortar shells flying into the city",
+     "from the river. High into the air they leaped, and, like falling", "stars, dropped among the houses."],
+    ["We have been looking for rain to cool the air and lay the dust,", "and this afternoon we were gratified by",
+     "a heavy shower. The rebs have succeeded in planting a mortar,", "which has sent a few big shells to us."],
+    ["This sort of practice did not last long, for a hundred guns around", "our line soon roared the mortar to",
+     "silence. But one shell dropped near my tent, buried itself in the", "earth, and exploded."],
+]
+# As OCR read them: the page number on the outer side, and a letter misread on two of the six pages.
+_BOOK_HEADS = ["THE SIEGE OF VICKSBURG. 49", "50 THE SIEGE OF VICKSBUEG.", "THE SIEGE OP VICKSBURG. 51",
+               "52 THE SIEGE OF VICKSBURG.", "THE SIEGE OF VICKSBURG. 53", "54 THE SIEGE OF VICKSBURG."]
+
+
+def test_ocr_running_heads_that_vary_and_page_numbers_are_not_read(tmp_path):
+    pages = []
+    for number, (head, lines) in enumerate(zip(_BOOK_HEADS, _BOOK_PAGES), start=1):
+        page = [Text(72 if number % 2 == 0 else 180, 800, 8 + number % 2, head)]
+        page += column(lines, top=770, size=11, step=12.7)
+        if number == 1:
+            page.append(Text(300, 50, 11, "—4"))  # the printer's signature mark
+        pages.append(page)
+    doc = load_document(write_layout_pdf(tmp_path / "book.pdf", pages))
+    assert "SIEGE" not in doc.text and "VICKSB" not in doc.text
+    assert not any(re.fullmatch(r"\W*\d+\W*", b.text) for b in doc.blocks)
+    expected = " ".join(" ".join(lines) for lines in _BOOK_PAGES).replace("dan- gerous", "dangerous")
+    assert " ".join(b.text for b in doc.blocks) == expected
+    # Each page ends a paragraph but the third, whose last sentence goes on over the page.
+    assert len(doc.blocks) == 5 and "which protects us from the sun. Last night" in doc.blocks[2].text
+
+
+def test_a_paper_in_two_columns_mends_words_broken_at_line_ends(tmp_path):
+    left = ["Neural networks are a family of arti-", "ficial models that learn from many ex-",
+            "amples. The most widely cited and well-", "known benchmark was used in the first",
+            "study, which later became the basis of", "all of the work that we describe in this",
+            "paper and in its contin-"]
+    right = ["uation. We measured pre- and post-training", "accuracy with mova- ble parts of the rig.",
+             "The results are given in the next table."]
+    page = column(left, x=72, top=760, size=10, step=12) + column(right, x=320, top=760, size=10, step=12)
+    doc = load_document(write_layout_pdf(tmp_path / "paper.pdf", [page]))
+    assert [b.text for b in doc.blocks] == [
+        "Neural networks are a family of artificial models that learn from many examples. The most widely "
+        "cited and well-known benchmark was used in the first study, which later became the basis of all of "
+        "the work that we describe in this paper and in its continuation. We measured pre- and post-training "
+        "accuracy with movable parts of the rig. The results are given in the next table."
+    ]
+
+
+def test_table_rows_are_read_one_by_one(tmp_path):
+    rows = [("Station", "Arrives", "Departs"), ("Central", "06:00", "06:05"), ("Harbour", "06:20", "06:22"),
+            ("Airport", "06:45", "06:50")]
+    page = [Text(72, 760, 11, "Trains leave the central station at these times:")]
+    for n, row in enumerate(rows):
+        page += [Text(x, 730 - 16 * n, 11, cell) for x, cell in zip((72, 220, 320), row)]
+    page.append(Text(72, 650, 11, "All times are local."))
+    doc = load_document(write_layout_pdf(tmp_path / "table.pdf", [page]))
+    assert [(b.kind, b.text) for b in doc.blocks] == [
+        (BlockKind.PARAGRAPH, "Trains leave the central station at these times:"),
+        (BlockKind.TABLE_ROW, "Station, Arrives, Departs"),
+        (BlockKind.TABLE_ROW, "Central, 06:00, 06:05"),
+        (BlockKind.TABLE_ROW, "Harbour, 06:20, 06:22"),
+        (BlockKind.TABLE_ROW, "Airport, 06:45, 06:50"),
+        (BlockKind.PARAGRAPH, "All times are local."),
+    ]
+
+
+def test_a_word_spaced_line_is_not_a_table(tmp_path):
+    # Justified prose has wide word spaces; pieces drawn one word at a time must not become cells.
+    words = "This line is set one word at a time and justified to the full width".split()
+    page, x = [], 72.0
+    for row in range(3):
+        x = 72.0
+        for word in words[row * 5:row * 5 + 5]:
+            page.append(Text(x, 760 - 14 * row, 11, word))
+            x += len(word) * 6.5 + 9  # a word space of almost a full em
+    doc = load_document(write_layout_pdf(tmp_path / "justified.pdf", [page]))
+    assert [b.kind for b in doc.blocks] == [BlockKind.PARAGRAPH]
+
+
+def test_running_heads_of_a_thousand_pages_cost_linear_time():
+    def book(count: int) -> list[list[Line]]:
+        pages = []
+        for n in range(1, count + 1):
+            head = "THE SIEGE OF VICKSBURG." if n % 7 else "THE SIEGE OP VICKSBUEG."  # misread now and then
+            pages.append([Line(f"{head} {n}", y=800, size=9, x=72)]
+                         + [Line(f"Line {i} of page {n} goes on with words", y=770 - 13 * i, size=11, x=72)
+                            for i in range(30)])
+        return pages
+
+    def timed(count: int) -> float:
+        pages = book(count)
+        started = time.perf_counter()
+        blocks = lines_to_blocks(pages)
+        elapsed = time.perf_counter() - started
+        assert not any("SIEGE" in b.text for b in blocks)
+        return elapsed
+
+    small, large = timed(250), timed(1000)
+    assert large < 8 * small + 0.5 and large < 20

@@ -1,22 +1,25 @@
-"""PDF text with pypdf: positioned lines rejoined into paragraphs, without running headers, footers
-and page numbers; ligatures and full-width letters/digits normalized."""
+"""PDF text with pypdf: positioned lines rejoined into paragraphs (by spacing, indents and line length
+for each font size; Chinese lines joined without spaces), words broken at line ends mended, table rows
+read one by one, without running headers, footers and page numbers (even when OCR misreads them);
+ligatures and full-width letters/digits normalized."""
 
 from __future__ import annotations
 
+import difflib
 import io
 import logging
 import math
 import re
 import unicodedata
 import warnings
-from collections import Counter
+from collections import Counter, deque
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
 
 from reader.errors import ExtractError, PasswordRequired
 from reader.text.document import BlockKind, RawBlock
-from reader.text.extract._common import Extracted, is_cjk, join_pair
+from reader.text.extract._common import _CJK_RANGES, Extracted, is_cjk, join_pair
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +29,28 @@ RECURRING_PAGE_SHARE = 0.4  # a header on odd pages only recurs on half of them
 MIN_RECURRING_PAGES = 2
 RUNNING_MIN_PAGES = 3  # a chapter title repeated as the header of a few pages in a row
 RUNNING_MAX_STEP = 2  # (on every page, or on every other page when the book title takes the others)
+# OCR misreads running heads ("THE SIEGE OP VICKSBURG.", "VICKSBUEG"): letters this similar (difflib's
+# ratio; one wrong letter in 19 is 0.95, two different 20-letter titles score well under 0.7) are one head,
+# compared with the heads of the last RUNNING_WINDOW pages only (alternating heads recur every 2 pages).
+RUNNING_SIMILARITY = 0.85
+RUNNING_WINDOW = 4
+RUNNING_FUZZY_MIN_LETTERS = 8  # shorter heads must match exactly: "Notes" and "Votes" are not one head
+RUNNING_FUZZY_MAX_LETTERS = 80  # longer lines are body text
+HEADING_COPY_SHARE = 0.4  # a small edge line repeating a large heading of its page: that heading is this much of it
 PARAGRAPH_GAP_RATIO = 1.5  # a line gap this much larger than the usual line spacing starts a paragraph
 SHORT_LINE_RATIO = 0.7  # shorter than this share of a usual line: the last line of a paragraph
 TYPICAL_LINE_PERCENTILE = 0.75  # "a usual line" is this long (most lines of a paragraph are full)
 # The usual line spacing: a low percentile of all line steps, as many steps may be paragraph gaps.
 LINE_STEP_PERCENTILE = 0.25
+MIN_STEP_EM, MAX_STEP_EM = 0.3, 5.0  # steps outside these (in font sizes) are overprints or jumps, not spacing
+MIN_SAMPLES = 3  # lines of one font size needed to measure that size's own spacing and line length
+INDENT_MIN_EM, INDENT_MAX_EM = 0.8, 8.0  # a first-line indent: 2 em in Chinese, 1-3 em in English books
+SAME_BASELINE_RATIO = 0.15  # pieces this close (share of the font size) in height are on one baseline
+SAME_LINE_RATIO = 0.6  # a smaller piece raised or lowered less than this is a mark on the line (①, x²)
+SUPERSCRIPT_RATIO = 0.85  # "smaller": at most this share of the line's font size
+CELL_GAP_EM = 1.5  # a gap this wide (in font sizes) between two pieces of a line separates table cells
+CELL_ALIGN_EM = 2.0  # cells of two rows starting this close are in one column (numbers are right-aligned)
+TABLE_MIN_ROWS = 2
 HEADING_SIZE_RATIO = 1.2  # a line in a font this much larger than the body text is a heading
 MAX_HEADING_CHARS = 120
 SAME_SIZE_TOLERANCE = 0.1  # font sizes within 10% are the same size
@@ -48,6 +68,8 @@ class Line:
     y: float | None = None  # baseline height on the page (PDF units, up is larger)
     size: float | None = None  # effective font size
     gap_before: bool = False  # a blank line preceded it (only when positions are unknown)
+    x: float | None = None  # where the line starts on the page
+    cells: tuple[tuple[float, str], ...] = ()  # (x, text) of its parts, when wide gaps cut it in two or more
 
 
 # --- text normalization -------------------------------------------------------------------------------
@@ -56,34 +78,62 @@ _LIGATURES = re.compile("[\ufb00-\ufb06]")
 _FULLWIDTH_ALNUM = re.compile("[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
 _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f\u200b\ufeff]")
 FULLWIDTH_OFFSET = 0xFEE0  # U+FF21 "Ａ" - U+0041 "A"
+_CJK_CLASS = "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _CJK_RANGES)
+# Letter-spaced CJK ("国 家 自 然 科 学", justified by spacing every character): three characters or more,
+# each alone between single spaces. Words separated by spaces ("数字技术 拟社会互动") are kept apart.
+_IDEOGRAPH_CLASS = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_SPACED_CJK = re.compile(f"[{_CJK_CLASS}](?: [{_CJK_CLASS}]){{2,}}(?![{_IDEOGRAPH_CLASS}])")
 
 
 def normalize_pdf_text(text: str) -> str:
-    """Ligatures and full-width ASCII letters/digits to plain ones; CJK punctuation (，。) is kept."""
+    """Ligatures and full-width ASCII letters/digits to plain ones; CJK punctuation (，。) is kept, and
+    letter-spaced CJK closed up."""
     text = _LIGATURES.sub(lambda m: unicodedata.normalize("NFKC", m.group()), text)
     text = _FULLWIDTH_ALNUM.sub(lambda m: chr(ord(m.group()) - FULLWIDTH_OFFSET), text)
     text = _CONTROLS.sub("", text)
     text = " ".join(text.split())
+    text = _SPACED_CJK.sub(lambda m: m.group().replace(" ", ""), text)
     # A soft hyphen at the end of a line marks a word broken across lines; elsewhere it is invisible.
     if text.endswith("\xad"):
         text = text[:-1] + "-"
     return text.replace("\xad", "")
 
 
+def _em_width(text: str) -> float:
+    """The width of text in ems, estimated on the wide side: pypdf hands visitors no glyph widths, and
+    too wide an estimate only hides a gap, where too narrow a one would cut prose into table cells."""
+    width = 0.0
+    for ch in text:
+        if ch == " ":
+            width += 0.3
+        elif is_cjk(ch) or unicodedata.east_asian_width(ch) in "WF":
+            width += 1.1
+        elif ch.isupper() or ch in "mwMW@%":
+            width += 0.8
+        else:
+            width += 0.6
+    return width
+
+
+def _line_width(line: Line) -> float:
+    return _em_width(line.text) * (line.size or 1.0)
+
+
 # --- running headers, footers and page numbers -------------------------------------------------------
 
 _PAGE_NUMBER = re.compile(
-    r"^(?:page|p\.|seite|página|pagina)?\s*[-–—(\[]?\s*\d{1,5}\s*[-–—)\]]?(?:\s*(?:of|/|von|de)\s*\d{1,5})?$"
+    r"^(?:page|p\.|seite|página|pagina)?\s*[-–—(\[]{0,2}\s*\d{1,5}\s*[-–—)\]]{0,2}(?:\s*(?:of|/|von|de)\s*\d{1,5})?$"
     r"|^[ivxlcdm]{1,7}$"
     r"|^第\s*\d{1,5}\s*页(?:\s*[,，/]?\s*共\s*\d{1,5}\s*页)?$"
     r"|^\d{1,5}\s*/\s*\d{1,5}$",
     re.IGNORECASE,
 )
+_NOT_LETTERS = re.compile(r"[\W\d_]+")
 
 
 def _running_key(text: str) -> str:
-    """Lines equal but for their digits (e.g. 'Chapter 3 - page 12') are the same running line."""
-    return re.sub(r"\d+", "#", text.lower())
+    """Its letters only: 'Chapter 3 - page 12', '12 Chapter 3' and 'Chapter 3, page 13' are one running line."""
+    return _NOT_LETTERS.sub("", text.lower())
 
 
 def _edge_indices(lines: list[Line]) -> set[int]:
@@ -107,26 +157,73 @@ def _page_offset(text: str, number: int) -> int | None:
     return int(next(group for group in match.groups() if group)) - number
 
 
-def drop_running_lines(pages: list[list[Line]]) -> list[list[Line]]:
+class _RunningKeys:
+    """Running lines by their letters, where OCR misreads some of them ("THE SIEGE OP VICKSBURG."): a key
+    close enough to one seen at the edges of the last RUNNING_WINDOW pages is taken as that one. The
+    window keeps a 1,000-page book linear."""
+
+    def __init__(self) -> None:
+        self.same: dict[str, str] = {}
+        self.recent: deque[set[str]] = deque(maxlen=RUNNING_WINDOW)
+
+    def canonical(self, key: str) -> str:
+        found = self.same.get(key)
+        if found is None:
+            found = key
+            if RUNNING_FUZZY_MIN_LETTERS <= len(key) <= RUNNING_FUZZY_MAX_LETTERS:
+                found = self._similar(key) or key
+            self.same[key] = found
+        return found
+
+    def _similar(self, key: str) -> str | None:
+        for keys in reversed(self.recent):
+            for other in keys:
+                if other == key or abs(len(other) - len(key)) > (1 - RUNNING_SIMILARITY) * len(key):
+                    continue
+                matcher = difflib.SequenceMatcher(None, key, other, autojunk=False)
+                if matcher.quick_ratio() >= RUNNING_SIMILARITY and matcher.ratio() >= RUNNING_SIMILARITY:
+                    return other
+        return None
+
+    def end_page(self, keys: set[str]) -> None:
+        self.recent.append(keys)
+
+
+def _repeats_heading(line: Line, key: str, headings: list[tuple[float, str]]) -> bool:
+    """A running head that repeats a title printed much larger on the same page (a journal's first page)."""
+    return bool(line.size) and any(
+        size >= HEADING_SIZE_RATIO * line.size and len(h) >= RUNNING_FUZZY_MIN_LETTERS and h in key
+        and len(h) >= HEADING_COPY_SHARE * len(key)
+        for size, h in headings
+    )
+
+
+def drop_running_lines(pages: list[list[Line]], body: float | None = None) -> list[list[Line]]:
     """Remove page numbers and lines that recur at the top or bottom of pages.
 
     A line is running if it recurs on most pages (the book title); or on at least RUNNING_MIN_PAGES
     pages never more than RUNNING_MAX_STEP pages apart (a chapter title over its pages); or on two
     pages when it carries the page number ("Chapter 2: Methods 14": printed numbers keep a fixed offset
-    from the PDF page numbers).
+    from the PDF page numbers). Lines are compared by their letters, and OCR misreadings are forgiven.
+    A line at the edge that repeats a large heading of its page is dropped too.
     """
     edges = [_edge_indices(lines) for lines in pages]
+    keys = _RunningKeys()
+    canonical: list[dict[int, str]] = []
     seen_on: dict[str, list[int]] = {}
     offsets: Counter[int] = Counter()
     for number, (lines, indices) in enumerate(zip(pages, edges), start=1):
-        for key in {_running_key(lines[i].text) for i in indices}:
+        page_keys = {i: keys.canonical(key) for i in indices if (key := _running_key(lines[i].text))}
+        canonical.append(page_keys)
+        for key in set(page_keys.values()):
             seen_on.setdefault(key, []).append(number)
+        keys.end_page(set(page_keys.values()))
         offsets.update({o for i in indices if (o := _page_offset(lines[i].text, number)) is not None})
     threshold = max(MIN_RECURRING_PAGES, math.ceil(RECURRING_PAGE_SHARE * len(pages)))
     page_offsets = {o for o, count in offsets.items() if count >= max(threshold, RUNNING_MIN_PAGES)}
 
-    def running(text: str, number: int) -> bool:
-        found = seen_on.get(_running_key(text), [])
+    def running(key: str | None, text: str, number: int) -> bool:
+        found = seen_on.get(key, []) if key else []
         if len(pages) > 1 and len(found) >= threshold:
             return True
         if len(found) >= 2 and _page_offset(text, number) in page_offsets:
@@ -134,17 +231,110 @@ def drop_running_lines(pages: list[list[Line]]) -> list[list[Line]]:
         steady = all(b - a <= RUNNING_MAX_STEP for a, b in zip(found, found[1:]))
         return len(found) >= RUNNING_MIN_PAGES and steady
 
-    return [
-        [
+    kept = []
+    for number, (lines, indices, page_keys) in enumerate(zip(pages, edges, canonical), start=1):
+        headings = [(line.size, _running_key(line.text)) for line in lines
+                    if body and line.size and line.size >= HEADING_SIZE_RATIO * body]
+        kept.append([
             line
             for i, line in enumerate(lines)
-            if i not in indices or not (_PAGE_NUMBER.match(line.text) or running(line.text, number))
-        ]
-        for number, (lines, indices) in enumerate(zip(pages, edges), start=1)
-    ]
+            if i not in indices or not (
+                _PAGE_NUMBER.match(line.text)
+                or running(page_keys.get(i), line.text, number)
+                or _repeats_heading(line, _running_key(line.text), headings)
+            )
+        ])
+    return kept
+
+
+# --- words broken at line ends ------------------------------------------------------------------------
+
+_WORD_EDGE = re.compile(r"^\W+|\W+$")
+# "mova- ble" inside one line: two printed lines side by side that pypdf read as one, or OCR.
+_INLINE_BREAK = re.compile(r"\b([^\W\d_]*[a-z])- ([a-z][^\W\d_]*)")
+# "pre- and post-war": a hyphen left open for the next word is not a broken word.
+_SUSPENDED_BEFORE = frozenset({"and", "or", "nor", "to", "und", "oder", "et", "ou"})
+
+
+_QUOTES = "“”‘’\"'"
+
+
+def join_lines(left: str, right: str) -> str:
+    """Two lines of one paragraph: a space between them unless both sides are CJK, also across a quote
+    (“洛天依” + 为案例)."""
+    if left and right and left[-1] in _QUOTES and right[0] not in _QUOTES and len(left) > 1:
+        if is_cjk(left[-2]) and is_cjk(right[0]):
+            return left + right
+    if left and right and right[0] in _QUOTES and left[-1] not in _QUOTES and len(right) > 1:
+        if is_cjk(left[-1]) and is_cjk(right[1]):
+            return left + right
+    return join_pair(left, right)
+
+
+class _Words:
+    """What the document (words written inside its lines) and the English lexicon know, to tell a word
+    broken at a line end ("infor-" + "mation") from a compound broken at its hyphen ("well-" + "known").
+    The lexicon is loaded only when a document has such a line end."""
+
+    def __init__(self, pages: list[list[Line]]) -> None:
+        self.vocabulary: set[str] = set()
+        for lines in pages:
+            for line in lines:  # not a line's first or last word: either may be half of a word
+                self.vocabulary.update(_WORD_EDGE.sub("", w).lower() for w in line.text.split()[1:-1])
+        self._lexicon = None
+        self._loaded = False
+
+    def _in_lexicon(self, word: str) -> bool:
+        if not self._loaded:
+            self._loaded = True
+            try:
+                from reader.speech.g2p.en import load_lexicon
+
+                self._lexicon = load_lexicon()
+            except Exception:  # no lexicon (a broken install): the document's own words decide alone
+                log.debug("no English lexicon for dehyphenation", exc_info=True)
+        lexicon = self._lexicon
+        return bool(lexicon and word.isascii() and (lexicon.in_gold(word) or lexicon.in_silver(word)))
+
+    def known(self, word: str) -> bool:
+        return word.lower() in self.vocabulary or self._in_lexicon(word.lower())
+
+    def keeps_hyphen(self, head: str, tail: str) -> bool:
+        """Whether head- + tail is a compound ("well-known", "cast-iron") rather than one broken word.
+        The document's own spelling wins; then a known closed word ("dangerous") joins; then a known
+        compound keeps its hyphen; then two known words make a compound; anything else is a broken word."""
+        closed, compound = (head + tail).lower(), f"{head}-{tail}".lower()
+        if compound in self.vocabulary and closed not in self.vocabulary:
+            return True
+        if closed in self.vocabulary or self._in_lexicon(closed):
+            return False
+        if self._in_lexicon(compound):
+            return True
+        return self.known(head) and self.known(tail)
+
+    def join(self, left: str, right: str) -> str:
+        """Join two lines of a paragraph, undoing a word hyphenated at the line end ("infor-" + "mation")."""
+        if len(left) >= 2 and left.endswith("-") and left[-2].islower() and right[:1].islower():
+            head = _WORD_EDGE.sub("", left.rsplit(None, 1)[-1][:-1])
+            tail = _WORD_EDGE.sub("", right.split(None, 1)[0])
+            return left + right if self.keeps_hyphen(head, tail) else left[:-1] + right
+        if len(left) >= 2 and left.endswith("-") and left[-2].isalnum() and right[:1].isalnum():
+            return left + right  # "Anglo-" + "Saxon", "1999-" + "2000": a compound split at its hyphen
+        return join_lines(left, right)
+
+    def mend(self, text: str) -> str:
+        """Words broken inside one line ("mova- ble") joined the same way."""
+        def repl(match: re.Match[str]) -> str:
+            head, tail = match.groups()
+            if tail.lower() in _SUSPENDED_BEFORE:
+                return match.group()
+            return f"{head}-{tail}" if self.keeps_hyphen(head, tail) else head + tail
+
+        return _INLINE_BREAK.sub(repl, text) if "- " in text else text
 
 
 # --- paragraphs ---------------------------------------------------------------------------------------
+
 
 # A bullet glyph (or a hyphen) and a space start a list item.
 _BULLET = re.compile(r"^[•◦▪‣●○■□∙➢►✓\-*]\s+(?=\S)")
@@ -158,30 +348,8 @@ def _same_size(a: float | None, b: float | None) -> bool:
     return abs(a - b) <= SAME_SIZE_TOLERANCE * max(a, b)
 
 
-_WORD_EDGE = re.compile(r"^\W+|\W+$")
-
-
-def _vocabulary(pages: list[list[Line]]) -> set[str]:
-    """The words of the document as written inside lines (to tell "well-known" from "infor-mation")."""
-    words = set()
-    for lines in pages:
-        for line in lines:
-            words.update(_WORD_EDGE.sub("", word).lower() for word in line.text.split()[:-1])
-    return words
-
-
-def _join_broken(left: str, right: str, vocabulary: set[str] = frozenset()) -> str:
-    """Join two lines of a paragraph, undoing a word hyphenated at the line end ("infor-" + "mation")."""
-    if len(left) >= 2 and left.endswith("-") and left[-2].islower() and right[:1].islower():
-        head = left.rsplit(None, 1)[-1][:-1]
-        tail = right.split(None, 1)[0]
-        compound = _WORD_EDGE.sub("", f"{head}-{tail}").lower()
-        if compound in vocabulary and _WORD_EDGE.sub("", head + tail).lower() not in vocabulary:
-            return left + right  # the document writes this compound with a hyphen elsewhere
-        return left[:-1] + right
-    if len(left) >= 2 and left.endswith("-") and left[-2].isalnum() and right[:1].isalnum():
-        return left + right  # "Anglo-" + "Saxon", "1999-" + "2000": a compound split at its hyphen
-    return join_pair(left, right)
+def _size_class(size: float | None) -> float | None:
+    return round(size * 2) / 2 if size else None
 
 
 def _starts_paragraph(text: str) -> bool:
@@ -195,6 +363,9 @@ class _Para:
     text: str
     page: int
     size: float | None
+    after_jump: bool = True  # starts a page, a column or a text box, or follows a gap: may go on a paragraph
+    lines: int = 1
+    last_full: bool = False  # its last line runs to the usual line length
 
 
 def _body_size(pages: list[list[Line]]) -> float | None:
@@ -213,35 +384,130 @@ def _typical(values: list[float], fraction: float) -> float | None:
     return values[min(len(values) - 1, int(fraction * len(values)))]
 
 
+class _Layout:
+    """The usual line spacing and line length of each font size: footnotes are set tighter and longer
+    than the body, and a Chinese paper's 10 pt lines 1.6 em apart must not read as paragraph gaps."""
+
+    def __init__(self, pages: list[list[Line]], is_heading) -> None:
+        steps: dict[float | None, list[float]] = {}
+        widths: dict[float | None, list[float]] = {}
+        for lines in pages:
+            for a, b in zip(lines, lines[1:]):
+                if a.y is None or b.y is None or is_heading(a) or is_heading(b) or not _same_size(a.size, b.size):
+                    continue
+                moved = a.y - b.y
+                if a.size and MIN_STEP_EM * a.size < moved < MAX_STEP_EM * a.size:
+                    steps.setdefault(_size_class(a.size), []).append(moved)
+            for line in lines:
+                if not is_heading(line):
+                    widths.setdefault(_size_class(line.size), []).append(_line_width(line))
+        self._steps = {size: _typical(v, LINE_STEP_PERCENTILE) for size, v in steps.items() if len(v) >= MIN_SAMPLES}
+        self._widths = {size: _typical(v, TYPICAL_LINE_PERCENTILE) for size, v in widths.items()
+                        if len(v) >= MIN_SAMPLES}
+        every_step = [s / size for size, v in steps.items() if size for s in v]
+        self._step_em = _typical(every_step, LINE_STEP_PERCENTILE)  # for sizes with too few lines
+        self._width = _typical([w for v in widths.values() for w in v], TYPICAL_LINE_PERCENTILE) or 0
+
+    def step(self, size: float | None) -> float | None:
+        found = self._steps.get(_size_class(size))
+        if found is None and size and self._step_em:
+            found = self._step_em * size
+        return found
+
+    def full(self, line: Line) -> bool:
+        typical = self._widths.get(_size_class(line.size), self._width)
+        return _line_width(line) >= SHORT_LINE_RATIO * typical
+
+
+_JUMP, _NEW = "jump", "new"
+
+
+def _break(previous: Line, line: Line, kind: BlockKind, para: _Para, layout: _Layout) -> str | None:
+    """None when `line` goes on the paragraph; _NEW for a new one; _JUMP when it moved elsewhere on the
+    page (next column, a gap): a new paragraph unless the text plainly goes on."""
+    if (kind is BlockKind.HEADING) != (para.kind is BlockKind.HEADING):
+        return _NEW
+    if kind is BlockKind.HEADING:
+        return None if _same_size(previous.size, line.size) else _NEW
+    if line.gap_before:
+        return _NEW
+    step = layout.step(max(previous.size or 0, line.size or 0) or None)
+    if step is not None and previous.y is not None and line.y is not None:
+        moved = previous.y - line.y
+        # Up by more than a line: the next column or a new text box; far down: a paragraph gap or a figure.
+        if moved < -step or moved > PARAGRAPH_GAP_RATIO * step:
+            return _JUMP
+    if para.lines > 1 and previous.x is not None and line.x is not None and line.size:
+        # A first-line indent (after the paragraph's first line, so a hanging indent is no break).
+        if INDENT_MIN_EM * line.size <= line.x - previous.x <= INDENT_MAX_EM * line.size:
+            return _NEW
+    if not layout.full(previous) and _SENTENCE_END.search(previous.text) and _starts_paragraph(line.text):
+        return _NEW
+    return None
+
+
+def _goes_on(last: _Para, first: _Para) -> bool:
+    """Whether `first` (after a page end, a column end or a gap) continues the paragraph `last`."""
+    if not first.after_jump or first.kind is not BlockKind.PARAGRAPH or first.page not in (last.page, last.page + 1):
+        return False
+    if last.kind not in (BlockKind.PARAGRAPH, BlockKind.LIST_ITEM) or _OPEN_END.search(last.text):
+        return False
+    if first.text[:1].islower():
+        return True
+    # Chinese has no lowercase: a full last line without a sentence end goes on.
+    return last.last_full and is_cjk(last.text[-1]) and is_cjk(first.text[0])
+
+
+def _table_rows(lines: list[Line]) -> set[int]:
+    """Indices of lines that are table rows: TABLE_MIN_ROWS lines or more in a row, each cut into cells
+    by wide gaps, and each sharing a column (a cell starting within CELL_ALIGN_EM) with its neighbour."""
+    rows: set[int] = set()
+    run: list[int] = []
+
+    def aligned(a: Line, b: Line) -> bool:
+        size = a.size or b.size or 0
+        return any(abs(xa - xb) <= CELL_ALIGN_EM * size for xa, _ in a.cells[1:] for xb, _ in b.cells[1:])
+
+    def close() -> None:
+        if len(run) >= TABLE_MIN_ROWS:
+            rows.update(run)
+        run.clear()
+
+    for index, line in enumerate(lines):
+        if len(line.cells) < 2:
+            close()
+            continue
+        if run and not aligned(lines[run[-1]], line):
+            close()
+        run.append(index)
+    close()
+    return rows
+
+
 def lines_to_blocks(pages: list[list[Line]]) -> list[RawBlock]:
-    """Turn the lines of each page (1-based page = index + 1) into paragraphs and headings."""
+    """Turn the lines of each page (1-based page = index + 1) into paragraphs, headings and table rows."""
     pages = [[line for line in lines if line.text] for lines in pages]
-    pages = drop_running_lines(pages)
     body = _body_size(pages)
-    vocabulary = _vocabulary(pages)
+    pages = drop_running_lines(pages, body)
+    words = _Words(pages)
 
     def is_heading(line: Line) -> bool:
         return bool(
             body and line.size and line.size >= HEADING_SIZE_RATIO * body and len(line.text) <= MAX_HEADING_CHARS
         )
 
-    body_lengths = [len(l.text) for lines in pages for l in lines if not is_heading(l)]
-    typical_length = _typical(body_lengths, TYPICAL_LINE_PERCENTILE) or 0
-
-    steps = [
-        a.y - b.y
-        for lines in pages
-        for a, b in zip(lines, lines[1:])
-        if a.y is not None and b.y is not None and a.y > b.y and _same_size(a.size, b.size)
-        and not is_heading(a) and not is_heading(b)
-    ]
-    step = _typical(steps, LINE_STEP_PERCENTILE)
-
+    layout = _Layout(pages, is_heading)
     paras: list[_Para] = []
     for number, lines in enumerate(pages, start=1):
+        rows = _table_rows(lines)
         previous: Line | None = None
-        for line in lines:
-            text = line.text
+        for index, line in enumerate(lines):
+            if index in rows:
+                text = ", ".join(words.mend(cell) for _, cell in line.cells)
+                paras.append(_Para(BlockKind.TABLE_ROW, text, number, line.size, after_jump=False))
+                previous = None
+                continue
+            text = words.mend(line.text)
             bullet = _BULLET.match(text)
             if is_heading(line):
                 kind = BlockKind.HEADING
@@ -249,18 +515,22 @@ def lines_to_blocks(pages: list[list[Line]]) -> list[RawBlock]:
                 kind, text = BlockKind.LIST_ITEM, text[bullet.end():]
             else:
                 kind = BlockKind.PARAGRAPH
-            if previous is None or bullet or _breaks(previous, line, kind, paras[-1], step, typical_length):
-                paras.append(_Para(kind, text, number, line.size))
-            elif kind is BlockKind.HEADING:
-                paras[-1].text = join_pair(paras[-1].text, text)
-            else:  # a paragraph line, or the next line of a list item
-                paras[-1].text = _join_broken(paras[-1].text, text, vocabulary)
+            reason = _NEW if previous is None or bullet else _break(previous, line, kind, paras[-1], layout)
+            if reason:
+                jumped = reason == _JUMP or previous is None and not (paras and paras[-1].page == number)
+                paras.append(_Para(kind, text, number, line.size, after_jump=jumped))
+            else:
+                para = paras[-1]
+                para.text = join_lines(para.text, text) if kind is BlockKind.HEADING else words.join(para.text, text)
+                para.lines += 1
+            paras[-1].last_full = layout.full(line)
             previous = line
 
     merged: list[_Para] = []
     for para in paras:
-        if merged and _continues_on_next_page(merged[-1], para):
-            merged[-1].text = _join_broken(merged[-1].text, para.text, vocabulary)
+        if merged and _goes_on(merged[-1], para):
+            merged[-1].text = words.join(merged[-1].text, para.text)
+            merged[-1].last_full = para.last_full
         else:
             merged.append(para)
 
@@ -269,33 +539,6 @@ def lines_to_blocks(pages: list[list[Line]]) -> list[RawBlock]:
         RawBlock(p.kind, p.text, page=p.page, level=levels.get(p.size) if p.kind is BlockKind.HEADING else None)
         for p in merged
     ]
-
-
-def _breaks(previous: Line, line: Line, kind: BlockKind, para: _Para, step: float | None,
-            typical_length: float) -> bool:
-    if (kind is BlockKind.HEADING) != (para.kind is BlockKind.HEADING):
-        return True
-    if kind is BlockKind.HEADING:
-        return not _same_size(previous.size, line.size)
-    if line.gap_before:
-        return True
-    if step is not None and previous.y is not None and line.y is not None:
-        moved = previous.y - line.y
-        # Up by more than a line: the next column or a new text box; far down: a paragraph gap.
-        if moved < -step or moved > PARAGRAPH_GAP_RATIO * step:
-            return True
-    short = len(previous.text) < SHORT_LINE_RATIO * typical_length
-    return bool(short and _SENTENCE_END.search(previous.text) and _starts_paragraph(line.text))
-
-
-def _continues_on_next_page(last: _Para, first: _Para) -> bool:
-    if first.page != last.page + 1 or last.kind is BlockKind.HEADING or first.kind is not BlockKind.PARAGRAPH:
-        return False
-    if _OPEN_END.search(last.text):
-        return False
-    if first.text[:1].islower():
-        return True
-    return is_cjk(last.text[-1]) and is_cjk(first.text[0])
 
 
 def _heading_levels(sizes: list[float | None]) -> dict[float | None, int]:
@@ -309,9 +552,6 @@ def _heading_levels(sizes: list[float | None]) -> dict[float | None, int]:
         levels[size] = level
         previous = size
     return levels
-
-
-# --- pypdf --------------------------------------------------------------------------------------------
 
 
 @contextmanager
@@ -339,30 +579,95 @@ def _read_page(page) -> tuple[list[tuple[str, tuple | None]], str]:
     return pieces, page.extract_text(visitor_text=visit)
 
 
+@dataclass
+class _Run:
+    """A piece of a line as pypdf drew it, with where it starts."""
+
+    text: str
+    x: float | None = None
+    y: float | None = None
+    size: float | None = None
+
+
+def _same_line(runs: list[_Run], run: _Run) -> bool:
+    """Whether `run`, after pypdf ended a line, is on the same printed line: further right, on the same
+    baseline (a new text object) or raised or lowered a little in a smaller font (①, an exponent)."""
+    base, last = runs[0], runs[-1]
+    if None in (base.y, base.size, last.x, run.x, run.y, run.size) or run.x < last.x:
+        return False
+    big, small = max(base.size, run.size), min(base.size, run.size)
+    moved = abs(run.y - base.y)
+    return moved <= SAME_BASELINE_RATIO * big or (moved <= SAME_LINE_RATIO * big and small <= SUPERSCRIPT_RATIO * big)
+
+
+def _spaced(runs: list[_Run], run: _Run) -> bool:
+    """Whether a space goes between two pieces of one printed line: not between CJK characters (政策①，),
+    nor before a raised mark ("results¹ show")."""
+    last = runs[-1]
+    if last.text.endswith(" ") or is_cjk(last.text[-1]) or is_cjk(run.text[0]):
+        return False
+    return run.size > SUPERSCRIPT_RATIO * last.size
+
+
+def _cells(runs: list[_Run]) -> tuple[tuple[float, str], ...]:
+    cells: list[tuple[float, list[str]]] = []
+    previous: _Run | None = None
+    for run in runs:
+        gap = None
+        if previous is not None and None not in (previous.x, previous.size, run.x):
+            gap = run.x - (previous.x + _em_width(previous.text.strip()) * previous.size)
+        if run.x is not None and (not cells or (gap is not None and gap > CELL_GAP_EM * previous.size)):
+            cells.append((run.x, [run.text]))
+        elif cells:
+            cells[-1][1].append(run.text)
+        previous = run
+    out = tuple((x, text) for x, parts in cells if (text := normalize_pdf_text("".join(parts))))
+    return out if len(out) >= 2 else ()
+
+
+def _make_line(runs: list[_Run]) -> Line | None:
+    text = normalize_pdf_text("".join(run.text for run in runs))
+    if not text:
+        return None
+    placed = [run for run in runs if run.y is not None]
+    if not placed:
+        return Line(text)
+    main = max(placed, key=lambda run: len(run.text.strip()))  # the baseline and size of most of its text
+    return Line(text, main.y, main.size, x=placed[0].x, cells=_cells(placed))
+
+
 def page_lines(pieces: list[tuple[str, tuple | None]], plain: str) -> list[Line]:
-    """Lines in content order, each with the position and size of its first piece of text."""
+    """Lines in content order, each with the position and size of most of its text; pieces pypdf put on
+    lines of their own but printed on the same line (a raised footnote mark and the text after it) are
+    put back together."""
     lines: list[Line] = []
-    parts: list[str] = []
-    where: tuple[float, float] | None = None
+    runs: list[_Run] = []
+    ended = False  # pypdf ended a line after the last run
 
     def end_line() -> None:
-        nonlocal where
-        text = normalize_pdf_text("".join(parts))
-        if text:
-            y, size = where if where else (None, None)
-            lines.append(Line(text, y, size))
-        parts.clear()
-        where = None
+        line = _make_line(runs)
+        if line:
+            lines.append(line)
+        runs.clear()
 
     for text, matrices in pieces:
         for index, piece in enumerate(text.split("\n")):
-            if index:
-                end_line()
+            ended = ended or index > 0
             if not piece:
                 continue
-            if where is None and piece.strip() and matrices:
-                where = _position(*matrices)
-            parts.append(piece)
+            if not piece.strip():  # a space pypdf put between two pieces belongs to the one before
+                if runs and not ended:
+                    runs[-1].text += piece
+                continue
+            where = _position(*matrices) if matrices else None
+            run = _Run(piece, *where) if where else _Run(piece)
+            if ended and runs:
+                if not _same_line(runs, run):
+                    end_line()
+                elif _spaced(runs, run):
+                    runs[-1].text += " "
+            runs.append(run)
+            ended = False
     end_line()
     if not lines and plain and plain.strip():  # no visitor calls: fall back to the plain text
         gap = False
@@ -374,14 +679,16 @@ def page_lines(pieces: list[tuple[str, tuple | None]], plain: str) -> list[Line]
     return lines
 
 
-def _position(cm, tm, font_size) -> tuple[float, float] | None:
+def _position(cm, tm, font_size) -> tuple[float, float, float] | None:
+    """Where a piece starts on the page (x, y) and its effective font size."""
     try:
         x, y = float(tm[4]), float(tm[5])
         a, b, c, d = (float(v) for v in tm[:4])
         ca, cb, cc, cd, ce, cf = (float(v) for v in cm[:6])
+        page_x = ca * x + cc * y + ce
         page_y = cb * x + cd * y + cf
         scale = math.sqrt(abs(a * d - b * c)) * math.sqrt(abs(ca * cd - cb * cc))
-        return page_y, float(font_size) * scale
+        return page_x, page_y, float(font_size) * scale
     except (TypeError, ValueError, IndexError):
         return None
 
