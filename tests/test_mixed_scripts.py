@@ -89,5 +89,15 @@ def test_a_script_no_voice_reads_is_named_once_and_the_rest_is_spoken(synth) -> 
     unspoken = [n for n in said if n.kind == "unspoken"]
     assert [n.message for n in unspoken] == ["Russian text, not spoken: no installed voice reads Russian."]
     assert unspoken[0].sentence_id == 0
-    spoken = {c.sentence_id for c in chunks if _rms(c.samples) > 0.01}
-    assert spoken == {0, 2}  # "He said ... and left." and "Then he smiled."; the Russian sentence not
+    # Every sentence is heard: the Russian is named where it stands, by the English voice.
+    by_sentence = {sid: np.concatenate([c.samples for c in chunks if c.sentence_id == sid]) for sid in (0, 1, 2)}
+    assert all(_rms(audio) > 0.02 for audio in by_sentence.values())
+    assert {c.pack for c in chunks} == {synth.default_pack_for("en")}
+
+
+def test_what_is_said_for_text_no_voice_reads() -> None:
+    from reader.speech.synthesizer import _unspoken
+
+    assert _unspoken("ru", "en", True) == "Russian text, not spoken."
+    assert _unspoken("ru", "en", False) == "Russian text."
+    assert _unspoken("th", "zh", True) == "泰文，无法朗读。"

@@ -398,25 +398,27 @@ class Synthesizer:
                 lang = options.lang
             elif lang == "auto":
                 lang = detect_lang(text)
-            # Each run of another language is read by a voice of that language, in the same sentence;
-            # a language no installed pack reads is named once, never skipped in silence.
-            runs = []
-            for run in language_runs(text, lang):
+            # Each run of another language is read by a voice of that language, in the same sentence; a
+            # language no installed pack reads is named where it stands ("Russian text, not spoken" the
+            # first time, "Russian text" after), in the sentence's own language: never skipped in silence.
+            parts: list[tuple[str, str]] = []  # (text, language) to speak, in order
+            runs = language_runs(text, lang)
+            for run in runs:
                 if run.lang == lang or self.pack_with(run.lang) is not None:
-                    runs.append(run)
-                elif text[run.start:run.end].strip() and run.lang not in unspoken_said:
-                    unspoken_said.add(run.lang)
-                    what = LANGUAGE_NAMES.get(run.lang, run.lang)
-                    self._notice(Notice("unspoken", f"{what} text, not spoken: no installed voice reads "
-                                        f"{what}.", sid))
-            if not runs:
-                continue
-            for n, run in enumerate(runs):
-                name, pipeline, voice = speaker_for(run.lang, sid)
-                part = text if len(runs) == 1 else text[run.start:run.end].strip()
-                report = self._speak_one(pipeline, sid, part, run.lang, voice, prosody, control, chunks,
-                                         final=n == len(runs) - 1)
-                if report is None or len(runs) > 1:
+                    parts.append((text if len(runs) == 1 else text[run.start:run.end].strip(), run.lang))
+                elif text[run.start:run.end].strip():
+                    first = run.lang not in unspoken_said
+                    if first:
+                        unspoken_said.add(run.lang)
+                        what = LANGUAGE_NAMES.get(run.lang, run.lang)
+                        self._notice(Notice("unspoken", f"{what} text, not spoken: no installed voice reads "
+                                            f"{what}.", sid))
+                    parts.append((_unspoken(run.lang, lang, first), lang))
+            for n, (part, part_lang) in enumerate(parts):
+                name, pipeline, voice = speaker_for(part_lang, sid)
+                report = self._speak_one(pipeline, sid, part, part_lang, voice, prosody, control, chunks,
+                                         final=n == len(parts) - 1)
+                if report is None or len(parts) > 1:
                     continue
                 if not pinned and name == (current or name) and self._too_slow(name, report.times.rtf):
                     fast = self._fast_pack_for(lang, exclude=name)
@@ -511,6 +513,18 @@ class _PipelineInfo:
 
 
 _LANG = {"zh": "Chinese", "en": "English", "ja": "Japanese"}
+# Language names said in Chinese, where a Chinese sentence holds text no voice reads.
+_LANG_ZH = {"en": "英文", "ru": "俄文", "uk": "乌克兰文", "ar": "阿拉伯文", "fa": "波斯文", "th": "泰文", "ja": "日文",
+            "ko": "韩文", "el": "希腊文", "he": "希伯来文", "hi": "印地文"}
+
+
+def _unspoken(run_lang: str, lang: str, first: bool) -> str:
+    """What is said in place of text no installed voice reads, in the sentence's language."""
+    from reader.text.scripts import LANGUAGE_NAMES
+
+    if lang == "zh":
+        return _LANG_ZH.get(run_lang, "外文") + ("，无法朗读。" if first else "。")
+    return f"{LANGUAGE_NAMES.get(run_lang, 'Foreign')} text" + (", not spoken." if first else ".")
 
 
 def _as_sentence(item: Any, index: int) -> tuple[int, str, str]:
