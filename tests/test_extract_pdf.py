@@ -3,6 +3,7 @@ Chinese text) and read back with pypdf."""
 
 from __future__ import annotations
 
+import math
 import re
 import time
 
@@ -425,12 +426,46 @@ def test_running_heads_of_a_thousand_pages_cost_linear_time():
         return pages
 
     def timed(count: int) -> float:
-        pages = book(count)
-        started = time.perf_counter()
-        blocks = lines_to_blocks(pages)
-        elapsed = time.perf_counter() - started
+        pages, best = book(count), math.inf
+        for _ in range(2):  # the better of two runs: other work on the machine only adds time
+            started = time.perf_counter()
+            blocks = lines_to_blocks(pages)
+            best = min(best, time.perf_counter() - started)
         assert not any("SIEGE" in b.text for b in blocks)
-        return elapsed
+        return best
 
     small, large = timed(250), timed(1000)
     assert large < 8 * small + 0.5 and large < 20
+
+
+def _placed(rows: list[tuple[float, str]], *, top: float = 700, step: float = 12, size: float = 10) -> list[Line]:
+    return [Line(text, y=top - step * i, size=size, x=x) for i, (x, text) in enumerate(rows)]
+
+
+def test_first_line_indents_and_hanging_indents_start_paragraphs():
+    book = _placed([
+        (90, "The first paragraph of the chapter starts with an indent and"),
+        (72, "goes on for a second line that ends with a full stop at last."),
+        (90, "A second paragraph starts here, indented as the first one was,"),
+        (72, "and it ends on this line."),
+    ])
+    assert [b.text for b in lines_to_blocks([book])] == [
+        "The first paragraph of the chapter starts with an indent and goes on for a second line that ends "
+        "with a full stop at last.",
+        "A second paragraph starts here, indented as the first one was, and it ends on this line.",
+    ]
+    references = _placed([
+        (72, "Smith J (2020) A study of the long and winding title of a paper. Journal of"),
+        (86, "Examples 12, 1-10."),
+        (72, "Wu L (2021) A second paper whose reference is as long as the first one is."),
+        (86, "Journal of Examples 13, 11-20."),
+        (72, "[3] INTEL (2024) What is a GPU? Available at https://www.intel.com/."),
+        (72, "[4] IBM (2021) Introducing General Parallel File System. Available at"),
+        (86, "https://www.ibm.com/docs/en/gpfs/."),
+    ])
+    assert [b.text for b in lines_to_blocks([references])] == [
+        "Smith J (2020) A study of the long and winding title of a paper. Journal of Examples 12, 1-10.",
+        "Wu L (2021) A second paper whose reference is as long as the first one is. Journal of Examples 13, 11-20.",
+        "[3] INTEL (2024) What is a GPU? Available at https://www.intel.com/.",
+        "[4] IBM (2021) Introducing General Parallel File System. Available at https://www.ibm.com/docs/en/gpfs/.",
+    ]

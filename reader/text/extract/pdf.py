@@ -338,6 +338,8 @@ class _Words:
 
 # A bullet glyph (or a hyphen) and a space start a list item.
 _BULLET = re.compile(r"^[•◦▪‣●○■□∙➢►✓\-*]\s+(?=\S)")
+# "[12] Author (2024) Title": a numbered reference starts an item whatever its indent.
+_REFERENCE = re.compile(r"^\[\d{1,4}\]\s")
 _SENTENCE_END = re.compile(r"[.!?:。！？：][\"'”’)）」』]*$")
 _OPEN_END = re.compile(r"[.!?:;。！？；：…][\"'”’)）」』]*$")
 
@@ -366,6 +368,7 @@ class _Para:
     after_jump: bool = True  # starts a page, a column or a text box, or follows a gap: may go on a paragraph
     lines: int = 1
     last_full: bool = False  # its last line runs to the usual line length
+    hanging: bool = False  # its lines after the first are indented (a hanging indent)
 
 
 def _body_size(pages: list[list[Line]]) -> float | None:
@@ -437,13 +440,20 @@ def _break(previous: Line, line: Line, kind: BlockKind, para: _Para, layout: _La
         # Up by more than a line: the next column or a new text box; far down: a paragraph gap or a figure.
         if moved < -step or moved > PARAGRAPH_GAP_RATIO * step:
             return _JUMP
-    if para.lines > 1 and previous.x is not None and line.x is not None and line.size:
-        # A first-line indent (after the paragraph's first line, so a hanging indent is no break).
-        if INDENT_MIN_EM * line.size <= line.x - previous.x <= INDENT_MAX_EM * line.size:
+    if previous.x is not None and line.x is not None and line.size:
+        indent = line.x - previous.x
+        if para.hanging:  # a reference list: each item's first line stands out to the left
+            if indent <= -INDENT_MIN_EM * line.size:
+                return _NEW
+        elif para.lines > 1 and _indented(indent, line.size):  # a first-line indent
             return _NEW
     if not layout.full(previous) and _SENTENCE_END.search(previous.text) and _starts_paragraph(line.text):
         return _NEW
     return None
+
+
+def _indented(indent: float, size: float) -> bool:
+    return INDENT_MIN_EM * size <= indent <= INDENT_MAX_EM * size
 
 
 def _goes_on(last: _Para, first: _Para) -> bool:
@@ -515,13 +525,16 @@ def lines_to_blocks(pages: list[list[Line]]) -> list[RawBlock]:
                 kind, text = BlockKind.LIST_ITEM, text[bullet.end():]
             else:
                 kind = BlockKind.PARAGRAPH
-            reason = _NEW if previous is None or bullet else _break(previous, line, kind, paras[-1], layout)
+            starts_item = bullet or _REFERENCE.match(text)
+            reason = _NEW if previous is None or starts_item else _break(previous, line, kind, paras[-1], layout)
             if reason:
                 jumped = reason == _JUMP or previous is None and not (paras and paras[-1].page == number)
                 paras.append(_Para(kind, text, number, line.size, after_jump=jumped))
             else:
                 para = paras[-1]
                 para.text = join_lines(para.text, text) if kind is BlockKind.HEADING else words.join(para.text, text)
+                if para.lines == 1 and None not in (previous.x, line.x, line.size):
+                    para.hanging = _indented(line.x - previous.x, line.size)
                 para.lines += 1
             paras[-1].last_full = layout.full(line)
             previous = line
@@ -632,12 +645,14 @@ def _make_line(runs: list[_Run]) -> Line | None:
     placed = [run for run in runs if run.y is not None]
     if not placed:
         return Line(text)
-    main = max(placed, key=lambda run: len(run.text.strip()))  # the baseline and size of most of its text
+    # Its baseline and size are those of its first words: not of a raised mark before them (①, ¹), and
+    # not of a smaller "(Web Annex A)" after a heading's words.
+    main = next((run for run in placed if len(run.text.strip()) >= 2), placed[0])
     return Line(text, main.y, main.size, x=placed[0].x, cells=_cells(placed))
 
 
 def page_lines(pieces: list[tuple[str, tuple | None]], plain: str) -> list[Line]:
-    """Lines in content order, each with the position and size of most of its text; pieces pypdf put on
+    """Lines in content order, each with the position and size of its first words; pieces pypdf put on
     lines of their own but printed on the same line (a raised footnote mark and the text after it) are
     put back together."""
     lines: list[Line] = []
