@@ -15,7 +15,8 @@ from reader.settings import DEFAULT_MAX_TOKENS, PUNCTUATION_LEVELS, Settings
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("open", "clip", "extract", "sentences", "dict", "bench", "say", "packs", "vault", "archive", "voices")
+COMMANDS = ("open", "clip", "extract", "sentences", "dict", "bench", "say", "serve", "packs", "vault", "archive",
+            "voices")
 
 
 def _positive_tokens(value: str) -> int:
@@ -81,11 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     from reader.archive.commands import register as archive_commands
     from reader.vault.commands import register as vault_commands
     from reader.voices.commands import register as voices_commands
+    from reader.service.commands import register as service_commands
 
     HANDLERS.update(speech_commands(sub))
     HANDLERS.update(vault_commands(sub))
     HANDLERS.update(archive_commands(sub))
     HANDLERS.update(voices_commands(sub))
+    HANDLERS.update(service_commands(sub))
     return parser
 
 

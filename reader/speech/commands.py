@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import re
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -75,6 +76,9 @@ def register(subparsers: Any) -> dict[str, Handler]:
     p.add_argument("--volume", type=_factor(0.0, 2.0), help="loudness factor, 1.0 normal (0-2)")
     p.add_argument("--style", help=STYLE_HELP)
     p.add_argument("--out", help="write a 16-bit WAV file instead of playing")
+    p.add_argument("--no-service", action="store_true",
+                   help="speak in this process, not through the resident speech service (`reader serve`, "
+                        "which this command otherwise uses, and starts when it is not running)")
     from reader.vault.commands import add_passphrase_option
 
     add_passphrase_option(p)
@@ -126,10 +130,34 @@ def _enrolled_voice(args: argparse.Namespace, settings: Settings, synth: Any, na
     return spec
 
 
+# A stock voice or a blend of them ("af_heart", "af_heart+bf_emma", "af_heart:0.7,bf_emma:0.3").
+_STOCK_VOICES = re.compile(r"[a-z]{2}_[a-z0-9]+(?::[0-9.]+)?(?:[+,][a-z]{2}_[a-z0-9]+(?::[0-9.]+)?)*")
+
+
+def _say_through_service(args: argparse.Namespace, settings: Settings) -> bool:
+    """Speak through the resident service (starting it when none runs); False when this call should
+    speak in its own process: --out, a file, an enrolled voice, --no-service or READER_SERVICE=off."""
+    from reader.service import client
+
+    if args.no_service or args.out or args.file or not client.service_wanted():
+        return False
+    if args.text is None or not args.text.strip():
+        raise InputError("Give the text to say, or -f FILE to read a document aloud.")
+    if args.voice and not _STOCK_VOICES.fullmatch(args.voice):
+        return False  # a recording or an enrolled voice: unlocked and used in this process only
+    sock = client.connect(settings.home, start_if_missing=True)
+    request = {"text": args.text, "voice": args.voice, "pack": args.pack, "lang": args.lang, "rate": args.rate,
+               "pitch": args.pitch, "volume": args.volume, "style": args.style, "one_voice": args.one_voice}
+    client.say(sock, {k: v for k, v in request.items() if v not in (None, False)})
+    return True
+
+
 def cmd_say(args: argparse.Namespace, settings: Settings) -> int:
+    _check_rate(args.rate)
+    if _say_through_service(args, settings):
+        return 0
     from reader.speech.synthesizer import Synthesizer, SynthesisOptions
 
-    _check_rate(args.rate)
     sentences = _sentences(args, settings)
     if not sentences:
         raise InputError("There is nothing to say: the text has no words.")

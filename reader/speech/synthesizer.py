@@ -107,6 +107,7 @@ class Synthesizer:
         self._default_given = default_pack is not None
         self.default_pack = default_pack or next(iter(self._manifests), None)
         self.on_notice = on_notice
+        self.punctuation: str | None = None  # set_punctuation(): overrides each pack's setting
         self.on_error = on_error
         self.queue_chunks = queue_chunks
         self.notices: list[Notice] = []
@@ -165,7 +166,15 @@ class Synthesizer:
                 if name not in self._manifests or self._loader is None:
                     raise PackError(f"There is no voice pack named {name}; installed: {', '.join(self._manifests) or 'none'}.")
                 self._pipelines[name] = self._loader(name)
+                if self.punctuation is not None:
+                    self._pipelines[name].punctuation = self.punctuation
             return self._pipelines[name]
+
+    def set_punctuation(self, level: str) -> None:
+        """How much punctuation is spoken from now on, by the loaded packs and those loaded later."""
+        self.punctuation = level
+        for pipeline in self._pipelines.values():
+            pipeline.punctuation = level
 
     def release_stages(self) -> None:
         """Unload every stage session not running now (e.g. when reading pauses); they reload on use."""

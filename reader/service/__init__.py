@@ -1,0 +1,1 @@
+"""The resident speech service: `reader serve`, its protocol and its clients."""
