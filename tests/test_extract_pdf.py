@@ -371,15 +371,15 @@ def test_a_paper_in_two_columns_mends_words_broken_at_line_ends(tmp_path):
     left = ["Neural networks are a family of arti-", "ficial models that learn from many ex-",
             "amples. The most widely cited and well-", "known benchmark was used in the first",
             "study, which later became the basis of", "all of the work that we describe in this",
-            "paper and in its contin-"]
-    right = ["uation. We measured pre- and post-training", "accuracy with mova- ble parts of the rig.",
+            "paper and in the other studies that contin-"]
+    right = ["ue it. We measured pre- and post-training", "accuracy with mova- ble parts of the rig.",
              "The results are given in the next table."]
     page = column(left, x=72, top=760, size=10, step=12) + column(right, x=320, top=760, size=10, step=12)
     doc = load_document(write_layout_pdf(tmp_path / "paper.pdf", [page]))
     assert [b.text for b in doc.blocks] == [
         "Neural networks are a family of artificial models that learn from many examples. The most widely "
         "cited and well-known benchmark was used in the first study, which later became the basis of all of "
-        "the work that we describe in this paper and in its continuation. We measured pre- and post-training "
+        "the work that we describe in this paper and in the other studies that continue it. We measured pre- and post-training "
         "accuracy with movable parts of the rig. The results are given in the next table."
     ]
 

@@ -37,13 +37,13 @@ RUNNING_WINDOW = 4
 RUNNING_FUZZY_MIN_LETTERS = 8  # shorter heads must match exactly: "Notes" and "Votes" are not one head
 RUNNING_FUZZY_MAX_LETTERS = 80  # longer lines are body text
 HEADING_COPY_SHARE = 0.4  # a small edge line repeating a large heading of its page: that heading is this much of it
-PARAGRAPH_GAP_RATIO = 1.5  # a line gap this much larger than the usual line spacing starts a paragraph
+PARAGRAPH_GAP_RATIO = 1.3  # a line gap this much larger than the usual line spacing starts a paragraph (LaTeX's gap is 1.5)
 SHORT_LINE_RATIO = 0.7  # shorter than this share of a usual line: the last line of a paragraph
 TYPICAL_LINE_PERCENTILE = 0.75  # "a usual line" is this long (most lines of a paragraph are full)
 # The usual line spacing: a low percentile of all line steps, as many steps may be paragraph gaps.
 LINE_STEP_PERCENTILE = 0.25
 MIN_STEP_EM, MAX_STEP_EM = 0.3, 5.0  # steps outside these (in font sizes) are overprints or jumps, not spacing
-MIN_SAMPLES = 3  # lines of one font size needed to measure that size's own spacing and line length
+MIN_SAMPLES = 3  # line steps of one font size needed to measure that size's own spacing
 INDENT_MIN_EM, INDENT_MAX_EM = 0.8, 8.0  # a first-line indent: 2 em in Chinese, 1-3 em in English books
 SAME_BASELINE_RATIO = 0.15  # pieces this close (share of the font size) in height are on one baseline
 SAME_LINE_RATIO = 0.6  # a smaller piece raised or lowered less than this is a mark on the line (①, x²)
@@ -388,12 +388,13 @@ def _typical(values: list[float], fraction: float) -> float | None:
 
 
 class _Layout:
-    """The usual line spacing and line length of each font size: footnotes are set tighter and longer
-    than the body, and a Chinese paper's 10 pt lines 1.6 em apart must not read as paragraph gaps."""
+    """The usual line spacing of each font size (footnotes are set tighter than the body, and a Chinese
+    paper's 10 pt lines 1.6 em apart must not read as paragraph gaps), and the usual line width, in page
+    units so that small and large print in one column compare."""
 
     def __init__(self, pages: list[list[Line]], is_heading) -> None:
         steps: dict[float | None, list[float]] = {}
-        widths: dict[float | None, list[float]] = {}
+        widths: list[float] = []
         for lines in pages:
             for a, b in zip(lines, lines[1:]):
                 if a.y is None or b.y is None or is_heading(a) or is_heading(b) or not _same_size(a.size, b.size):
@@ -401,15 +402,11 @@ class _Layout:
                 moved = a.y - b.y
                 if a.size and MIN_STEP_EM * a.size < moved < MAX_STEP_EM * a.size:
                     steps.setdefault(_size_class(a.size), []).append(moved)
-            for line in lines:
-                if not is_heading(line):
-                    widths.setdefault(_size_class(line.size), []).append(_line_width(line))
+            widths.extend(_line_width(line) for line in lines if not is_heading(line))
         self._steps = {size: _typical(v, LINE_STEP_PERCENTILE) for size, v in steps.items() if len(v) >= MIN_SAMPLES}
-        self._widths = {size: _typical(v, TYPICAL_LINE_PERCENTILE) for size, v in widths.items()
-                        if len(v) >= MIN_SAMPLES}
         every_step = [s / size for size, v in steps.items() if size for s in v]
         self._step_em = _typical(every_step, LINE_STEP_PERCENTILE)  # for sizes with too few lines
-        self._width = _typical([w for v in widths.values() for w in v], TYPICAL_LINE_PERCENTILE) or 0
+        self._width = _typical(widths, TYPICAL_LINE_PERCENTILE) or 0
 
     def step(self, size: float | None) -> float | None:
         found = self._steps.get(_size_class(size))
@@ -418,8 +415,7 @@ class _Layout:
         return found
 
     def full(self, line: Line) -> bool:
-        typical = self._widths.get(_size_class(line.size), self._width)
-        return _line_width(line) >= SHORT_LINE_RATIO * typical
+        return _line_width(line) >= SHORT_LINE_RATIO * self._width
 
 
 _JUMP, _NEW = "jump", "new"
@@ -447,6 +443,8 @@ def _break(previous: Line, line: Line, kind: BlockKind, para: _Para, layout: _La
                 return _NEW
         elif para.lines > 1 and _indented(indent, line.size):  # a first-line indent
             return _NEW
+    if not _same_size(previous.size, line.size):  # a title set a little larger than the body, not a heading
+        return _NEW
     if not layout.full(previous) and _SENTENCE_END.search(previous.text) and _starts_paragraph(line.text):
         return _NEW
     return None
@@ -462,8 +460,8 @@ def _goes_on(last: _Para, first: _Para) -> bool:
         return False
     if last.kind not in (BlockKind.PARAGRAPH, BlockKind.LIST_ITEM) or _OPEN_END.search(last.text):
         return False
-    if first.text[:1].islower():
-        return True
+    if first.text[:1].islower():  # (on one page, a short line before a gap is a title, not a column end)
+        return first.page == last.page + 1 or last.last_full or last.text.endswith("-")
     # Chinese has no lowercase: a full last line without a sentence end goes on.
     return last.last_full and is_cjk(last.text[-1]) and is_cjk(first.text[0])
 
@@ -645,14 +643,15 @@ def _make_line(runs: list[_Run]) -> Line | None:
     placed = [run for run in runs if run.y is not None]
     if not placed:
         return Line(text)
-    # Its baseline and size are those of its first words: not of a raised mark before them (①, ¹), and
-    # not of a smaller "(Web Annex A)" after a heading's words.
-    main = next((run for run in placed if len(run.text.strip()) >= 2), placed[0])
+    # Its baseline and size are those of its largest words: not of a raised mark (①, ¹) or a drop cap, not
+    # of a smaller "(Web Annex A)" after a heading's words, nor of small capitals opening a paragraph.
+    words = [run for run in placed if len(run.text.strip()) >= 2] or placed
+    main = max(words, key=lambda run: run.size or 0)
     return Line(text, main.y, main.size, x=placed[0].x, cells=_cells(placed))
 
 
 def page_lines(pieces: list[tuple[str, tuple | None]], plain: str) -> list[Line]:
-    """Lines in content order, each with the position and size of its first words; pieces pypdf put on
+    """Lines in content order, each with the position and size of its largest words; pieces pypdf put on
     lines of their own but printed on the same line (a raised footnote mark and the text after it) are
     put back together."""
     lines: list[Line] = []
