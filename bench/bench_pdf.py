@@ -12,7 +12,8 @@ Measures (all on `reader`'s blocks and sentences):
                pypdf's text hyphenates at a line end joined first, so dehyphenating is not penalized).
                The reference is pypdf's page.extract_text(), running heads and page numbers included.
   excess       share of our tokens beyond pypdf's count of them (text read twice).
-  heads_left   sentences that are a page number, or match the file's running heads (labelled by hand).
+  heads_left   sentences that are only a number (a page number; in a paper also a stray digit of a formula),
+               or that match the file's running heads (labelled by hand).
   hyphen_left  "arti- ficial": a word that ends in a hyphen followed by a lowercase word, in a block, or a
                block that ends so ("arti-") before one that starts in lowercase.
   cjk_split    sentence boundaries between two CJK ideographs in paragraphs (a sentence cut at a line end).
