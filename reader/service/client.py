@@ -85,7 +85,10 @@ def say(sock: socket.socket, request: dict[str, Any], *,
     request = {"op": "speak", "id": request.get("id") or f"say-{os.getpid()}", **request}
     try:
         conn.send(request)
+        timed = bool(os.environ.get("READER_SAY_TIMES"))  # for bench/bench_say.py: when each event came
         for event in conn.events():
+            if timed:
+                print(f"reader: {event.get('event')} at {time.time():.4f}", file=sys.stderr, flush=True)
             if on_event is not None:
                 on_event(event)
             kind = event.get("event")

