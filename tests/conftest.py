@@ -17,6 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def reader_home(tmp_path_factory, monkeypatch) -> Path:
     home = tmp_path_factory.mktemp("reader_home")
     monkeypatch.setenv("READER_HOME", str(home))
+    # New vaults calibrate Argon2id to ~0.7 s an unlock; tests use the cheapest cost (reader/vault/README.md).
+    monkeypatch.setenv("READER_VAULT_KDF", "8192:1:1")
     # `reader say` speaks in its own process in tests, unless a test of the speech service asks for one
     # (else each would start a resident service that outlives it).
     monkeypatch.setenv("READER_SERVICE", "off")

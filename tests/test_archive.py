@@ -494,7 +494,7 @@ def test_encrypted_bundle_holds_no_plaintext_and_imports_into_a_fresh_vault(cli,
         assert [e.to_json() for e in store.entries()] == entries
         for entry in store.entries():
             assert np.array_equal(store.read_samples(entry, dtype="int16"), samples)
-    other = Vault.create(tmp_path / "third" / "vault", "x", kdf_params=FAST)
+    other = Vault.create(tmp_path / "third" / "vault", "another passphrase", kdf_params=FAST)
     with other:
         other.import_(second[0], BUNDLE_PASS)
         assert [e.dialect_code for e in ArchiveStore(other).entries()] == ["yunnan"]

@@ -197,7 +197,7 @@ def sample_vault(tmp_path, monkeypatch):
     v = Vault.create(tmp_path / "vault", PASS, kdf_params=FAST)
     a = v.put("recording", "grandma-1", bytes(range(256)) * 300, group="grandma")
     v.put("preset", "warm", b"{}")
-    v.export(tmp_path / "backup.rvb", "b", kdf_params=FAST)
+    v.export(tmp_path / "backup.rvb", "backup pass", kdf_params=FAST)
     return v, a
 
 
@@ -224,7 +224,7 @@ def test_vault_files_mutated(sample_vault, data):
             fresh = Vault.open(fresh_folder, PASS) if Vault.exists(fresh_folder) else \
                 Vault.create(fresh_folder, PASS, kdf_params=FAST)
             before = fresh.list()
-            if _only_vault_errors(lambda: fresh.import_(backup, "b")) is None:
+            if _only_vault_errors(lambda: fresh.import_(backup, "backup pass")) is None:
                 assert fresh.list() == before  # nothing merged
                 assert changed != original
             else:

@@ -18,7 +18,7 @@ from reader.settings import Settings
 from reader.speech import features, packs
 from reader.speech.pipeline import Pipeline
 from reader.vault.crypto import KdfParams
-from reader.vault.store import Vault
+from reader.vault.store import Transaction, Vault
 from reader.voices import capture, commands, fit, quality
 from reader.voices.consent import Consent, ConsentError
 from reader.voices.enroll import VERIFY_THRESHOLD, Clip, VoiceBook, resolve_voice, unit_mean
@@ -457,8 +457,9 @@ def test_microphone_enrollment_streams_into_the_vault(tmp_path, speakers, encode
 
     puts = []
     with Vault.create(tmp_path / "v", PASS, kdf_params=FAST_KDF) as vault:
-        real_put_stream = vault.put_stream
-        monkeypatch.setattr(vault, "put_stream", lambda *a, **kw: puts.append(a[:2]) or real_put_stream(*a, **kw))
+        real_put_stream = Transaction.put_stream  # every write of the enrollment goes through its transaction
+        monkeypatch.setattr(Transaction, "put_stream",
+                            lambda tx, *a, **kw: puts.append(a[:2]) or real_put_stream(tx, *a, **kw))
         book = VoiceBook(vault)
         args = argparse.Namespace(device=None)
         out = open(tmp_path / "stderr.txt", "w")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import sys
 import threading
 import unicodedata
@@ -14,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from reader.archive import ArchiveError
 from reader.settings import Settings
+from reader.terminal import safe_json, safe_text
 from reader.vault.commands import add_passphrase_option
 
 if TYPE_CHECKING:
@@ -119,12 +119,11 @@ def cmd_archive(args: argparse.Namespace, settings: Settings) -> int:
 
 def _open_vault(args: argparse.Namespace, settings: Settings) -> "Vault":
     from reader.vault.commands import read_passphrase, vault_folder
-    from reader.vault.errors import VaultMissing
     from reader.vault.store import Vault
 
     folder = vault_folder(settings)
     if not Vault.exists(folder):
-        raise VaultMissing()
+        raise Vault.missing(folder)
     return Vault.open(folder, read_passphrase(args))
 
 
@@ -193,6 +192,7 @@ def _description(args: argparse.Namespace) -> dict:
 
 
 def _archived(entry: "ArchiveEntry") -> None:
+    entry = entry.for_display()
     channels = {1: "mono", 2: "stereo"}.get(entry.channels, f"{entry.channels} channels")
     print(f"Archived {entry.id}: {entry.dialect_label}, {format_duration(entry.duration_seconds)}, "
           f"{entry.sample_rate} Hz {channels} {entry.bits_per_sample}-bit, recorded {entry.date}.")
@@ -253,13 +253,14 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
     with _open_vault(args, settings) as vault:
         listing = ArchiveStore(vault).scan(dialect=args.dialect)
     entries, warning = listing.entries, listing.warning()
+    shown = [e.for_display() for e in entries]  # descriptions may come from a backup: no terminal escapes
     # Like ls: what can be read is listed, the damaged ones are named on standard error, and the exit
     # status is 1 so that a script notices.
     status = DAMAGED if warning else 0
     if warning:
-        print(warning, file=sys.stderr)
+        print(safe_text(warning), file=sys.stderr)
     if args.json:
-        print(json.dumps([e.to_json() for e in entries], ensure_ascii=False, indent=2))
+        print(safe_json([e.to_json() for e in entries], indent=2))
         return status
     if not entries and not warning:
         if args.dialect:
@@ -270,7 +271,7 @@ def _list(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if entries:
         print("  ".join(_fit(name, width) for name, width in LIST_COLUMNS).rstrip())
-        for e in entries:
+        for e in shown:
             cells = (e.id, e.date, format_duration(e.duration_seconds), e.dialect_label, e.speaker or "",
                      e.topic or (e.transcript or ""))
             print("  ".join(_fit(cell, width) for cell, (_, width) in zip(cells, LIST_COLUMNS)).rstrip())
@@ -321,7 +322,7 @@ def _play(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         with ArchivePlayback(store) as playback:
             playback.play(entry.id, start_seconds=args.start)  # streamed from the vault: it stays unlocked
-            print(f"Playing {entry.id} ({entry.dialect_label}, {format_duration(duration)}); Ctrl-C stops.")
+            print(f"Playing {entry.id} ({safe_text(entry.dialect_label)}, {format_duration(duration)}); Ctrl-C stops.")
             try:
                 playback.wait()
             except KeyboardInterrupt:
@@ -349,7 +350,7 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
         entries = listing.entries
         status = DAMAGED if listing.damaged else 0
         if listing.damaged:  # an export without them would look complete: say so before writing
-            print(f"{listing.warning()} The export holds the others.", file=sys.stderr)
+            print(f"{safe_text(listing.warning())} The export holds the others.", file=sys.stderr)
         if not entries:
             which = f" of {args.dialect}" if args.dialect else ""
             raise ArchiveError(f"There are no recordings{which} in the archive; nothing was written.")
@@ -375,8 +376,9 @@ def _remove(args: argparse.Namespace, settings: Settings) -> int:
     with _open_vault(args, settings) as vault:
         entry = ArchiveStore(vault).remove(args.id)
     if entry is None:
-        print(f"Removed what an interrupted `archive add` left of {args.id.strip()}.")
+        print(f"Removed what an interrupted `archive add` left of {safe_text(args.id.strip())}.")
         return 0
+    entry = entry.for_display()
     speaker = f", {entry.speaker}" if entry.speaker else ""
     print(f"Removed {entry.id} ({entry.dialect_label}, {entry.date}{speaker}): its audio and description are "
           "gone from the vault and their key is destroyed. Exports made earlier are not affected.")

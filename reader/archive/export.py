@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import logging
+import re
 import secrets
 import tempfile
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from reader.archive import ArchiveError
-from reader.archive.records import AUDIO_KIND, FIELD_NAMES, FIELDS, META_KIND, ArchiveEntry
+from reader.archive.records import AUDIO_KIND, FIELD_NAMES, FIELDS, ID_PATTERN, META_KIND, ArchiveEntry, safe_text
 from reader.fileio import write_atomic
 
 if TYPE_CHECKING:
@@ -34,6 +35,8 @@ BUNDLE_PREFIX = "archive-"
 BUNDLE_SUFFIX = ".rvbundle"
 # Plaintext exports hold voices and names: readable by the user only, who can loosen it when sharing.
 PLAINTEXT_MODE = 0o600
+# The only file names an export writes for recordings: an entry id and the FLAC suffix.
+ID_FILE_NAME = re.compile(ID_PATTERN.pattern + re.escape(".flac"))
 # Excel opens a CSV as UTF-8 only when it starts with a byte order mark; without it Chinese text is garbled.
 CSV_ENCODING = "utf-8-sig"
 # The staging vault's passphrase is 256 random bits held only in memory, so a costly KDF would add nothing
@@ -104,6 +107,16 @@ def _check_target(store: "ArchiveStore", folder: Path, entries: Sequence[Archive
         raise ArchiveError("Export to a folder outside the vault folder, e.g. on a USB stick.")
 
 
+def _inside(folder: Path, name: str) -> Path:
+    """folder/name, refused unless it is a plain file name inside `folder` (an id from a backup may try
+    "../x" or an absolute path): exports are written only under the chosen folder."""
+    if (not ID_FILE_NAME.fullmatch(name) or Path(name).name != name
+            or folder.resolve() not in (folder / name).resolve().parents):
+        raise ArchiveError(f"A recording's id ({safe_text(name)[:40]!r}) is not a plain file name; nothing "
+                           "more was exported. `reader vault check` tells whether the vault is damaged.")
+    return folder / name
+
+
 def export_plaintext(store: "ArchiveStore", folder: Path | str, entries: Sequence[ArchiveEntry]) -> PlainExport:
     """Write the open layout into `folder`: recordings/<id>.flac (the archived FLAC byte for byte), then
     metadata.json, metadata.csv and README.txt. Each file is written atomically."""
@@ -113,11 +126,11 @@ def export_plaintext(store: "ArchiveStore", folder: Path | str, entries: Sequenc
         (folder / RECORDINGS_DIR).mkdir(parents=True, exist_ok=True)
         written = []
         for entry in entries:
+            path = _inside(folder / RECORDINGS_DIR, f"{entry.id}{FLAC_SUFFIX}")
             data = store.flac(entry)
             if hashlib.sha256(data).hexdigest() != entry.flac_sha256:
                 raise ArchiveError(f"The audio of recording {entry.id} is not the one archived; "
                                    "`reader vault check` tells whether the vault is damaged.")
-            path = folder / RECORDINGS_DIR / f"{entry.id}{FLAC_SUFFIX}"
             write_atomic(path, data, mode=PLAINTEXT_MODE)
             written.append(path)
         metadata = []

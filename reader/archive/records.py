@@ -7,10 +7,11 @@ import json
 import re
 import secrets
 import unicodedata
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 from reader.archive import ArchiveError
+from reader.terminal import safe_text
 
 SCHEMA_VERSION = 1
 
@@ -85,6 +86,13 @@ class ArchiveEntry:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    def for_display(self) -> "ArchiveEntry":
+        """A copy fit to print or show: control characters (terminal escapes) taken out of every text,
+        line breaks kept only in the transcript, romanization and translation."""
+        multiline = {"transcript", "romanization", "translation"}
+        return replace(self, **{f.name: safe_text(getattr(self, f.name), keep_newlines=f.name in multiline)
+                                for f in fields(self) if isinstance(getattr(self, f.name), str)})
+
     def to_bytes(self) -> bytes:
         return json.dumps(self.to_json(), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
@@ -104,8 +112,12 @@ class ArchiveEntry:
         for field in FIELDS:
             value = values.get(field.name)
             if not _has_type(value, field.type):
-                raise ArchiveError(f"The archive field {field.name} holds {value!r}, not {field.type}; "
-                                   "the record is damaged.")
+                raise ArchiveError(f"The archive field {field.name} holds {safe_text(repr(value))[:80]}, not "
+                                   f"{field.type}; the record is damaged.")
+        # The id names files in an export: a description from a backup may be hostile ("../../x").
+        if not ID_PATTERN.fullmatch(values["id"]):
+            raise ArchiveError("An archive description has an id that is not \"a\" and 6 hex digits; "
+                               "the record is damaged.")
         return cls(**values)
 
     @classmethod
@@ -225,3 +237,23 @@ def clean_text(value: str | None, what: str) -> str | None:
     if any(unicodedata.category(c) in ("Cc", "Cs") and c not in "\n\r\t" for c in value):
         raise ArchiveError(f"The {what} holds control characters; give it as plain text.")
     return value
+
+
+
+def group_problem(group: str, records: list) -> str | None:
+    """What is wrong with an archive entry's group from a backup (RecordInfo-like records with their data,
+    None when large): it must hold the FLAC and a description of the same id, and nothing else."""
+    entry_id = group[len(GROUP_PREFIX):]
+    if not ID_PATTERN.fullmatch(entry_id):
+        return "its id is not \"a\" and 6 hex digits"
+    kinds = sorted((info.kind, info.name) for info, _ in records)
+    if kinds != sorted([(AUDIO_KIND, entry_id), (META_KIND, entry_id)]):
+        return "it does not hold exactly one recording and its description"
+    meta = next(data for info, data in records if info.kind == META_KIND)
+    try:
+        entry = ArchiveEntry.from_bytes(meta or b"")
+    except ArchiveError as exc:
+        return f"its description is damaged ({exc.message})"
+    if entry.id != entry_id:
+        return "its description names another recording"
+    return None

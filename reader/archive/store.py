@@ -3,7 +3,6 @@ into the vault beside its metadata; entries are listed, read back and removed fr
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import io
@@ -28,6 +27,7 @@ from reader.archive.records import (
     new_entry_id,
     normalize_id,
 )
+from reader.terminal import safe_text
 
 if TYPE_CHECKING:
     import numpy as np
@@ -292,15 +292,11 @@ class ArchiveStore:
             original_file=original_file, original_format=audio.original_format, sha256=audio.sha256,
             flac_sha256=audio.flac_sha256, archived_at=_utc_now(), **checked)
         group = group_for(entry_id)
-        # The audio first: a crash between the two writes leaves audio nobody lists (cleaned up below when
-        # we are still running), never a listed entry without its audio.
-        self.vault.put_stream(AUDIO_KIND, entry_id, _pieces(audio.flac), group=group)
-        try:
-            self.vault.put(META_KIND, entry_id, entry.to_bytes(), group=group)
-        except BaseException:
-            with contextlib.suppress(Exception):
-                self.vault.delete_group(group)
-            raise
+        # One transaction: the audio and its description appear together at its one index write; a crash
+        # before it leaves only files nothing names, which the next open removes.
+        with self.vault.transaction() as tx:
+            tx.put_stream(AUDIO_KIND, entry_id, _pieces(audio.flac), group=group)
+            tx.put(META_KIND, entry_id, entry.to_bytes(), group=group)
         log.info("archived %s (%.1f s, %d Hz, %d channels)", entry_id, entry.duration_seconds,
                  entry.sample_rate, entry.channels)
         return entry
@@ -322,6 +318,8 @@ class ArchiveStore:
                 continue
             try:
                 entry = ArchiveEntry.from_bytes(self.vault.get(info.id))
+                if entry.id != info.name or entry.group != info.group:  # a description moved (or forged)
+                    raise ArchiveError("An archive description names another recording; the record is damaged.")
             except (RecordDamaged, ArchiveError):
                 log.warning("the description of archive recording %s cannot be read", info.name, exc_info=True)
                 damaged.append(info.name)
@@ -340,8 +338,11 @@ class ArchiveStore:
         info = (self.vault.find(META_KIND, wanted, group_for(wanted))
                 if ID_PATTERN.fullmatch(wanted) else None)
         if info is None:
-            raise ArchiveError(NOT_FOUND.format(id=entry_id.strip()))
-        return ArchiveEntry.from_bytes(self.vault.get(info.id))
+            raise ArchiveError(NOT_FOUND.format(id=safe_text(entry_id.strip())))
+        entry = ArchiveEntry.from_bytes(self.vault.get(info.id))
+        if entry.id != wanted:
+            raise ArchiveError(f"The description of recording {wanted} names another recording; the record is damaged.")
+        return entry
 
     def _audio_id(self, entry: ArchiveEntry) -> str:
         info = self.vault.find(AUDIO_KIND, entry.id, entry.group)

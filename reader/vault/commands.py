@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from reader.settings import Settings
+from reader.terminal import safe_text
 from reader.vault.errors import PassphraseError
 
 log = logging.getLogger(__name__)
@@ -104,8 +105,13 @@ def register(subparsers: Any) -> dict[str, Handler]:
     add_passphrase_option(c)
     c.add_argument("--export-passphrase-file", metavar="PATH",
                    help="read the backup's passphrase from PATH's first line (otherwise asked for, twice)")
-    c = sub.add_parser("import", help="merge a backup FILE into the vault (newer records of yours are kept)")
+    c = sub.add_parser("import", help="merge a backup FILE into the vault (asks before replacing a record of yours)")
     c.add_argument("file", metavar="FILE")
+    choice = c.add_mutually_exclusive_group()
+    choice.add_argument("--replace", action="store_true",
+                        help="where a record differs, take the backup's copy (each is listed)")
+    choice.add_argument("--keep", action="store_true", help="where a record differs, keep yours (the default "
+                                                            "when nobody is at the terminal to ask)")
     add_passphrase_option(c)
     c.add_argument("--export-passphrase-file", metavar="PATH",
                    help="read the passphrase the backup was made with from PATH's first line")
@@ -123,9 +129,7 @@ def _open(args: argparse.Namespace, settings: Settings) -> tuple[Any, str]:
 
     folder = vault_folder(settings)
     if not Vault.exists(folder):
-        from reader.vault.errors import VaultMissing
-
-        raise VaultMissing()
+        raise Vault.missing(folder)
     passphrase = read_passphrase(args)
     return Vault.open(folder, passphrase), passphrase
 
@@ -188,18 +192,69 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if report.damaged else 0
 
 
-def _import(args: argparse.Namespace, settings: Settings) -> int:
+def check_backup_group(group: str | None, items: list) -> str | None:
+    """What is wrong with a group of records from a backup, by what the group is (a voice, an archive
+    entry); None when it may be imported. The checks live with the formats they check."""
+    if group is not None and group.startswith("voice:"):
+        from reader.voices.checks import group_problem
+
+        return group_problem(group, items)
+    if group is not None and group.startswith("archive:"):
+        from reader.archive.records import group_problem
+
+        return group_problem(group, items)
+    return None
+
+
+def _when(seconds: float) -> str:
+    import datetime as dt
+    import time
+
+    text = dt.datetime.fromtimestamp(min(seconds, 253402214400)).strftime("%Y-%m-%d %H:%M")
+    return text + (" (in the future: that clock is wrong)" if seconds > time.time() + 300 else "")
+
+
+def describe_difference(diff: Any) -> str:
     from reader.vault.store import describe
+
+    ours, theirs = diff.ours, diff.theirs
+    where = f" of {safe_text(ours.group)}" if ours.group else ""
+    return (f"{safe_text(describe(theirs))}{where}: yours {ours.size:,} bytes, changed {_when(ours.updated)}; "
+            f"the backup's {theirs.size:,} bytes, dated {_when(theirs.updated)}")
+
+
+def _import(args: argparse.Namespace, settings: Settings) -> int:
+    import sys
+
+    from reader.vault.store import describe
+
+    def decide(differences: list) -> list[str]:
+        print(f"{len(differences)} record(s) differ between the vault and the backup:")
+        for diff in differences:
+            print(f"  {describe_difference(diff)}")
+        if args.replace:
+            take = True
+        elif args.keep:
+            take = False
+        elif sys.stdin.isatty():
+            answer = input("Replace yours with the backup's copies of these? (yes/no) ")
+            take = answer.strip().lower() in ("y", "yes")
+        else:
+            take = False
+            print("Kept yours (no --replace or --keep was given); `reader vault import FILE --replace` "
+                  "takes the backup's copies.")
+        return [d.theirs.id for d in differences] if take else []
 
     vault, _ = _open(args, settings)
     with vault:
         backup_passphrase = read_passphrase(args, file_option="export_passphrase_file", env=None,
                                             prompt="Passphrase of the backup: ")
-        report = vault.import_(args.file, backup_passphrase)
-    for info in report.kept:
-        print(f"Kept yours: {describe(info)} in the vault is newer than the backup's copy.")
+        report = vault.import_(args.file, backup_passphrase, decide=decide, check=check_backup_group)
+    for info, reason in report.refused:
+        where = f" of {safe_text(info.group)}" if info.group else ""
+        print(f"Refused: {safe_text(describe(info))}{where} from the backup: {reason}.")
     for info in report.replaced:
-        print(f"Updated: {describe(info)} from the backup's newer copy.")
-    print(f"Imported {len(report.added)} new and {len(report.replaced)} updated records; kept {len(report.kept)} "
-          f"newer ones of yours; {len(report.skipped)} were already there.")
-    return 0
+        print(f"Replaced: {safe_text(describe(info))} with the backup's copy.")
+    print(f"Imported {len(report.added)} new and {len(report.replaced)} replaced records; kept {len(report.kept)} "
+          f"of yours that differ; {len(report.skipped)} were already there; refused {len(report.refused)}.")
+    return 1 if report.refused else 0

@@ -24,19 +24,33 @@ WRAPPED_KEY_BYTES = NONCE_BYTES + KEY_BYTES + TAG_BYTES
 SALT_BYTES = 16
 
 # RFC 9106 section 4, the second recommended option: Argon2id, 64 MiB, 3 passes. The RFC gives 4 lanes;
-# we use 1 so the whole 64 MiB is one sequential chain (no cheaper for an attacker, a little slower for us:
-# about 0.2-0.3 s on the development machine, which is acceptable for an unlock).
+# we use 1 so the whole 64 MiB is one sequential chain (no cheaper for an attacker, a little slower for us).
+# A new vault does not keep 3 passes: `calibrate` raises them until one unlock takes about CALIBRATE_TARGET_S
+# on the machine that makes it (64 MiB x 3 was 109-237 ms a guess on the 2-core development machine).
 DEFAULT_MEMORY_KIB = 64 * 1024
 DEFAULT_ITERATIONS = 3
 DEFAULT_LANES = 1
 # Bounds for parameters read from a header (which may be hostile): the Argon2 minimum of 8 KiB a lane
-# (RFC 9106 section 3.1), and ceilings that keep a forged header from tying up a small machine for minutes.
-MAX_MEMORY_KIB = 1024 * 1024  # 1 GiB
-MAX_ITERATIONS = 16
-MAX_LANES = 16
+# (RFC 9106 section 3.1), and ceilings that keep a forged header from tying up the machine. A header
+# asking for 1 GiB and 12 passes took 7 s and 1 GB an unlock here; the ceilings allow at most 256 MiB and
+# 2 GiB x passes of work (64 MiB x 32 passes: 1.2-2.5 s here), above anything `calibrate` makes.
+MAX_MEMORY_KIB = 256 * 1024
+MAX_WORK_KIB_PASSES = 64 * 1024 * 32
+MAX_ITERATIONS = 32
+MAX_LANES = 4
+# Calibration: the unlock time aimed at (the issue's 0.5-1 s), and the passes it may choose.
+CALIBRATE_TARGET_S = 0.7
+CALIBRATE_MIN_ITERATIONS = DEFAULT_ITERATIONS
+# For tests and slow machines: "MEMORY_KIB:PASSES:LANES" (e.g. 8192:1:1) instead of calibrating. Documented
+# in reader/vault/README.md; the ceilings above apply to it too.
+KDF_ENV = "READER_VAULT_KDF"
 # Argon2 takes passphrases up to 2^32 - 1 bytes; a human passphrase is far shorter, and a bound keeps a
 # mistaken --passphrase-file (a video, say) from being hashed.
 MAX_PASSPHRASE_BYTES = 4096
+
+
+class KdfTooCostly(VaultError):
+    """A header asks for more Argon2id memory or work than this reader allows (forged or damaged)."""
 
 
 @dataclass(frozen=True)
@@ -51,12 +65,57 @@ class KdfParams:
         for value in (self.memory_kib, self.iterations, self.lanes):
             if type(value) is not int:
                 raise VaultError("The key-derivation parameters must be whole numbers.")
-        if not 1 <= self.lanes <= MAX_LANES:
-            raise VaultError(f"Argon2id lanes must be between 1 and {MAX_LANES}.")
-        if not 1 <= self.iterations <= MAX_ITERATIONS:
-            raise VaultError(f"Argon2id passes must be between 1 and {MAX_ITERATIONS}.")
-        if not 8 * self.lanes <= self.memory_kib <= MAX_MEMORY_KIB:
-            raise VaultError(f"Argon2id memory must be between 8 KiB a lane and {MAX_MEMORY_KIB} KiB.")
+        if not 1 <= self.lanes or not 1 <= self.iterations or not 8 * self.lanes <= self.memory_kib:
+            raise VaultError("Argon2id needs 1 pass and 1 lane or more, and 8 KiB of memory a lane.")
+        if (self.memory_kib > MAX_MEMORY_KIB or self.iterations > MAX_ITERATIONS or self.lanes > MAX_LANES
+                or self.memory_kib * self.iterations > MAX_WORK_KIB_PASSES):
+            raise KdfTooCostly(
+                f"Argon2id with {self.memory_kib // 1024} MiB, {self.iterations} passes and {self.lanes} lanes, "
+                f"more than this reader allows ({MAX_MEMORY_KIB // 1024} MiB, {MAX_ITERATIONS} passes, "
+                f"{MAX_LANES} lanes, {MAX_WORK_KIB_PASSES // 1024} MiB x passes), so it was refused.")
+
+    @classmethod
+    def from_env(cls) -> "KdfParams | None":
+        """The parameters of $READER_VAULT_KDF ("MEMORY_KIB:PASSES:LANES"), or None when it is not set."""
+        text = os.environ.get(KDF_ENV, "").strip()
+        if not text:
+            return None
+        try:
+            memory, passes, lanes = (int(x) for x in text.split(":"))
+        except ValueError:
+            raise VaultError(f"${KDF_ENV} must be MEMORY_KIB:PASSES:LANES, e.g. 65536:3:1.") from None
+        return cls(memory_kib=memory, iterations=passes, lanes=lanes)
+
+
+def calibrate(target_s: float = CALIBRATE_TARGET_S, *, memory_kib: int = DEFAULT_MEMORY_KIB,
+              clock=None) -> KdfParams:  # noqa: ANN001 - clock: a perf_counter for tests
+    """Argon2id parameters for a new vault: 64 MiB and as many passes as take about `target_s` here
+    (at least 3, within the ceilings). An unlock costs a fixed part (filling the memory) and a part a
+    pass; two timings, of 1 and 3 passes, give both (about 0.5 s on the development machine)."""
+    import time
+
+    clock = clock or time.perf_counter
+
+    def timed(passes: int) -> float:
+        probe = bytearray(KEY_BYTES)
+        start = clock()
+        Argon2id(salt=bytes(SALT_BYTES), length=KEY_BYTES, iterations=passes, lanes=DEFAULT_LANES,
+                 memory_cost=memory_kib).derive_into(b"calibration", probe)
+        return clock() - start
+
+    one, three = timed(1), timed(3)
+    per_pass = (three - one) / 2
+    if per_pass <= 0:  # the machine was busier for the first timing: count all of it as passes
+        per_pass = three / 3
+    fixed = max(0.0, one - per_pass)
+    most = min(MAX_ITERATIONS, MAX_WORK_KIB_PASSES // memory_kib)
+    passes = max(CALIBRATE_MIN_ITERATIONS, min(most, round((target_s - fixed) / max(per_pass, 1e-4))))
+    return KdfParams(memory_kib=memory_kib, iterations=passes, lanes=DEFAULT_LANES)
+
+
+def new_vault_params() -> KdfParams:
+    """What a new vault or backup uses when the caller gives nothing: $READER_VAULT_KDF, else calibrated."""
+    return KdfParams.from_env() or calibrate()
 
 
 def _random_into(buf: bytearray) -> None:

@@ -118,6 +118,8 @@ class KeyHeader:
             raise DamagedData()
         try:
             kdf = KdfParams(memory_kib=memory, iterations=passes, lanes=lanes)
+        except crypto.KdfTooCostly:
+            raise  # said as it is: "asks for Argon2id with 1024 MiB ..., so it was refused"
         except VaultError:
             raise DamagedData() from None
         pos = _KEY_HEADER.size

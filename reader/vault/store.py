@@ -4,6 +4,7 @@ Format, keys and what crypto-shredding guarantees: reader/vault/README.md."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import logging
 import os
@@ -16,7 +17,17 @@ from typing import Callable, Iterable, Iterator, TypeVar
 
 from reader.fileio import write_atomic
 from reader.vault import records
-from reader.vault.crypto import SALT_BYTES, KdfParams, SecretKey, derive_kek, random_bytes, unwrap_key, wrap_key
+from reader.vault.crypto import (
+    SALT_BYTES,
+    KdfParams,
+    KdfTooCostly,
+    SecretKey,
+    derive_kek,
+    new_vault_params,
+    random_bytes,
+    unwrap_key,
+    wrap_key,
+)
 from reader.vault.errors import (
     BackupError,
     DamagedData,
@@ -44,6 +55,7 @@ from reader.vault.records import (
     RecordInfo,
     StreamContext,
 )
+from reader.vault.strength import passphrase_problem
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +69,16 @@ RECORD_SUFFIX = ".rec"
 TEMP_SUFFIX = ".tmp"  # reader.fileio.write_atomic's and _AtomicWriter's temp files: ".NAME.XXXX.tmp"
 # check(repair=True) leaves alone leftovers touched this recently: another process may be writing them.
 LEFTOVER_MIN_AGE_S = 60.0
+# Records of a backup up to this size are held in memory while importing, for their checks (embeddings,
+# presets, consent, descriptions); larger ones (audio) are checked by their size and meta only.
+SMALL_RECORD_BYTES = 8 * 1024 * 1024
 
 EMPTY_PASSPHRASE = "The passphrase is empty; an empty passphrase would leave the vault open to anyone."
+# The header holds the wrapped data key: without it (or with a forged one) nothing can be decrypted, and a
+# new vault over the folder would lose every record. Only a copy of the same header brings it back.
+RESTORE_HEADER = ("put back the file `header` from a backup copy of the vault folder (it never changes but "
+                  "with `reader vault passwd`), or move the folder away, make a new vault with `reader vault "
+                  "init` and `reader vault import` your latest export into it.")
 INDEX_DAMAGED = ("The vault index is damaged or was tampered with; no record can be found without it, "
                  "so restore the vault from a backup (`reader vault import` into a new vault).")
 INDEX_MISSING = ("The vault index is missing; restore the vault from a backup "
@@ -102,13 +122,23 @@ class Problem:
 
 
 @dataclass(frozen=True)
+class Difference:
+    """A record both the vault and a backup hold, with different content: which one stays is the user's
+    choice (`import_(decide=...)`), never a clock's."""
+
+    ours: RecordInfo
+    theirs: RecordInfo
+
+
+@dataclass(frozen=True)
 class ImportReport:
     """What `import_` did with each record of the backup (the RecordInfo is the backup's)."""
 
     added: tuple[RecordInfo, ...] = ()
-    replaced: tuple[RecordInfo, ...] = ()  # the backup's copy was newer than ours
-    kept: tuple[RecordInfo, ...] = ()  # ours was newer: the backup's copy was not imported
-    skipped: tuple[RecordInfo, ...] = ()  # the same record, same time: nothing to do
+    replaced: tuple[RecordInfo, ...] = ()  # differed from ours, and the user chose the backup's
+    kept: tuple[RecordInfo, ...] = ()  # differed from ours, and ours stayed
+    skipped: tuple[RecordInfo, ...] = ()  # the same content as ours: nothing to do
+    refused: tuple[tuple[RecordInfo, str], ...] = ()  # failed its checks: (record, what is wrong), not imported
 
 
 @dataclass(frozen=True)
@@ -195,20 +225,37 @@ def _check_passphrase(passphrase: object) -> str:
     return passphrase
 
 
+def _check_new_passphrase(passphrase: object) -> str:
+    """A passphrase for a new vault, a new passphrase or a backup: not empty, and not too weak."""
+    passphrase = _check_passphrase(passphrase)
+    problem = passphrase_problem(passphrase)
+    if problem:
+        raise PassphraseError(problem + " Nothing was changed.")
+    return passphrase
+
+
 def _read_header(folder: Path) -> KeyHeader:
     path = folder / HEADER_FILE
     try:
         with open(path, "rb") as handle:
             data = handle.read(records.KEY_HEADER_BYTES + 1)
     except FileNotFoundError:
-        raise VaultMissing() from None
+        raise Vault.missing(folder) from None
     except OSError as exc:
         raise VaultError(f"The vault header {path} cannot be read ({exc.strerror}).") from None
     try:
         return KeyHeader.parse(data, file_type=FILE_VAULT_HEADER)
     except DamagedData:
-        raise VaultDamaged(f"The vault header {path} is damaged; restore the vault from a backup "
-                           "(`reader vault import` into a new vault).") from None
+        raise VaultDamaged(f"The vault header {path} is damaged; {RESTORE_HEADER}") from None
+    except KdfTooCostly as exc:
+        raise VaultDamaged(f"The vault header {path} asks for {exc.message[0].lower()}{exc.message[1:-1]}: "
+                           f"it was forged or damaged; {RESTORE_HEADER}") from None
+
+
+def _has_vault_files(folder: Path) -> bool:
+    """Whether `folder` holds anything of a vault besides its header (an index, a record file)."""
+    records_dir = folder / RECORDS_DIR
+    return (folder / INDEX_FILE).exists() or (records_dir.is_dir() and any(records_dir.iterdir()))
 
 
 def _new_key_header(file_type: int, passphrase: str, key: SecretKey, params: KdfParams,
@@ -396,14 +443,27 @@ class Vault:
     def exists(folder: Path | str) -> bool:
         return (Path(folder) / HEADER_FILE).is_file()
 
+    @staticmethod
+    def missing(folder: Path | str) -> VaultError:
+        """The error for a folder without a header: no vault yet (VaultMissing), or a vault whose header
+        is gone (VaultDamaged, saying how to restore it: `vault init` there would lose every record)."""
+        folder = Path(folder)
+        if _has_vault_files(folder):
+            return VaultDamaged(f"The vault header {folder / HEADER_FILE} is missing but the vault's index and "
+                                f"records are there (nothing was changed); {RESTORE_HEADER}")
+        return VaultMissing()
+
     @classmethod
     def create(cls, folder: Path | str, passphrase: str, *, kdf_params: KdfParams | None = None) -> "Vault":
         """A new, empty vault in `folder`; VaultExists if there is one already."""
         folder = Path(folder)
-        passphrase = _check_passphrase(passphrase)
+        passphrase = _check_new_passphrase(passphrase)
         if cls.exists(folder):
             raise VaultExists(f"There is already a vault in {folder}; open it, or move it away to start a new one.")
-        params = kdf_params or KdfParams()
+        if _has_vault_files(folder):
+            raise VaultDamaged(f"{folder} holds a vault whose header is missing; no new vault was made over "
+                               f"it, {RESTORE_HEADER}")
+        params = kdf_params or new_vault_params()
         (folder / RECORDS_DIR).mkdir(parents=True, exist_ok=True)
         for path in (folder, folder / RECORDS_DIR):
             with contextlib.suppress(OSError):
@@ -434,6 +494,10 @@ class Vault:
         except BaseException:
             vault.lock()
             raise
+        try:  # files of writes a crash interrupted: nothing names them, so they go (a minute old or more)
+            vault.clean_leftovers()
+        except (OSError, VaultError) as exc:  # a read-only folder still opens
+            log.info("leftovers of interrupted writes were not removed: %s", exc)
         return vault
 
     # --- paths, locks, the index -------------------------------------------------------------------------
@@ -530,31 +594,6 @@ class Vault:
             self._keys[key_id] = key
         return key
 
-    def _ensure_group(self, group: str) -> tuple[str, SecretKey]:
-        """The group's key, made and recorded in the index first if the group is new."""
-        with self._mutex:
-            index = self._current_index()
-            if group in index.groups:
-                key_id = index.groups[group]
-                return key_id, self._record_key(index, key_id)
-
-            key = SecretKey.generate()
-            key_id = records.new_id()
-            wrapped = wrap_key(self._data_key, key, records.record_key_ad(self._vault_id, key_id))
-
-            def add(index: Index) -> str:
-                if group not in index.groups:  # another process may have made it meanwhile
-                    index.keys[key_id] = wrapped
-                    index.groups[group] = key_id
-                return index.groups[group]
-
-            chosen = self._commit(add)
-            if chosen == key_id:
-                self._keys[key_id] = key
-                return key_id, key
-            key.wipe()
-            return chosen, self._record_key(self._current_index(), chosen)
-
     def _remove_files(self, file_ids: Iterable[str]) -> None:
         removed = False
         for file_id in file_ids:
@@ -579,78 +618,19 @@ class Vault:
         refers to it, so a crash at any moment leaves the old record or the new, and at worst an orphan
         file that `check(repair=True)` removes.
         """
-        kind = records.validate_kind(kind)
-        name = records.validate_name(name)
-        group = records.validate_group(group)
-        meta = records.validate_meta(meta)
-        if isinstance(chunks, (bytes, bytearray, memoryview)):
-            chunks = [chunks]  # one blob, not an iterable of ints
-        self.touch()
-        with self._mutex:
-            existing = self._current_index().find(kind, name, group)
-        record_id = existing.info.id if existing else records.new_id()
-        own_wrapped: bytes | None = None
-        if group is not None:
-            key_id, key = self._ensure_group(group)
-        else:
-            # No group: the record gets its own key, so deleting it shreds it too.
-            key, key_id = SecretKey.generate(), records.new_id()
-            own_wrapped = wrap_key(self._data_key, key, records.record_key_ad(self._vault_id, key_id))
-        file_id = records.new_id()
-        path = self._record_path(file_id)
-        size = 0
+        with self.transaction() as tx:
+            tx.put_stream(kind, name, chunks, meta=meta, group=group)
+        return tx.committed[0]
 
-        def counted() -> Iterator[memoryview]:
-            nonlocal size
-            for chunk in chunks:
-                try:
-                    view = memoryview(chunk).cast("B")
-                except TypeError:
-                    raise InvalidRecord("Record data must be bytes (or a contiguous array).") from None
-                size += len(view)
-                self.touch()  # recording is use: the idle timer must not lock the vault mid-recording
-                yield view
+    def transaction(self) -> "Transaction":
+        """Several records that appear together or not at all: each is sealed into its own file at once,
+        and the one index write at `commit()` (the end of a `with` block) makes all of them visible.
 
-        ctx = StreamContext(vault_id=self._vault_id, record_id=record_id, kind=kind, file_id=file_id)
-        self._in_flight.add(key)
-        try:
-            _write_stream(path, records.seal_stream(key, ctx, counted(), file_type=FILE_RECORD))
-            old_files: list[str] = []
-
-            def add(index: Index) -> RecordInfo:
-                if group is not None and index.groups.get(group) != key_id:
-                    raise RecordNotFound(f"The group '{group}' was deleted while the record was being written; "
-                                         "the record was not saved.")
-                now = time.time()
-                created = now
-                for other in _same_record(index, record_id, kind, name, group):
-                    created = min(created, other.info.created)
-                    old_files.append(other.file_id)
-                    del index.records[other.info.id]
-                if own_wrapped is not None:
-                    index.keys[key_id] = own_wrapped
-                info = RecordInfo(id=record_id, kind=kind, name=name, group=group, meta=meta, created=created,
-                                  updated=now, size=size)
-                index.records[record_id] = IndexEntry(info=info, file_id=file_id, key_id=key_id)
-                return info
-
-            try:
-                info = self._commit(add)
-            except BaseException:
-                self._remove_files([file_id])
-                raise
-        except BaseException:
-            if own_wrapped is not None:
-                key.wipe()
-            raise
-        finally:
-            self._in_flight.discard(key)
-        if own_wrapped is not None:
-            with self._mutex:
-                if not self.locked:
-                    self._keys[key_id] = key
-        self._remove_files(old_files)
-        return _copy_info(info)
+        A crash or an error before it leaves only files the index does not name, which the next open or
+        `check(repair=True)` removes; a group new to the vault enters the index with its first records.
+        """
+        self._require_unlocked()
+        return Transaction(self)
 
     def info(self, record_id: str) -> RecordInfo:
         with self._mutex:
@@ -816,7 +796,7 @@ class Vault:
     def change_passphrase(self, old: str, new: str, *, kdf_params: KdfParams | None = None) -> None:
         """Re-wrap the data key under `new` (fresh salt); records and the index are not touched."""
         old = _check_passphrase(old)
-        new = _check_passphrase(new)
+        new = _check_new_passphrase(new)
         self.touch()
         with self._file_lock():
             self._require_unlocked()
@@ -829,7 +809,7 @@ class Vault:
                     raise WrongPassphrase()
             finally:
                 current.wipe()
-            new_header = _new_key_header(FILE_VAULT_HEADER, new, self._data_key, kdf_params or header.kdf,
+            new_header = _new_key_header(FILE_VAULT_HEADER, new, self._data_key, kdf_params or new_vault_params(),
                                          self._vault_id)
             _write_file(self.folder / HEADER_FILE, new_header.to_bytes())
             self._header = new_header
@@ -882,7 +862,7 @@ class Vault:
         `path`, holding only ciphertext.
         """
         path = Path(path)
-        export_passphrase = _check_passphrase(export_passphrase)
+        export_passphrase = _check_new_passphrase(export_passphrase)
         if self.folder.resolve() in path.resolve().parents:
             raise BackupError("Write the backup outside the vault folder, e.g. to a USB stick.")
         self.touch()
@@ -904,7 +884,7 @@ class Vault:
         backup_key = SecretKey.generate()
         self._in_flight.add(backup_key)
         try:
-            head = _new_key_header(FILE_BACKUP, export_passphrase, backup_key, kdf_params or KdfParams(), backup_id)
+            head = _new_key_header(FILE_BACKUP, export_passphrase, backup_key, kdf_params or new_vault_params(), backup_id)
 
             def plaintext() -> Iterator[bytes]:
                 for info in good:
@@ -921,12 +901,19 @@ class Vault:
         log.info("exported %d records", len(good))
         return ExportReport(path=path, records=tuple(_copy_info(i) for i in good), damaged=tuple(damaged))
 
-    def import_(self, path: Path | str, passphrase: str) -> ImportReport:
-        """Merge a backup made by `export`, after verifying all of it; never overwrites newer local data.
+    def import_(self, path: Path | str, passphrase: str, *,
+                decide: Callable[[list[Difference]], Iterable[str]] | None = None,
+                check: Callable[[str | None, list[tuple[RecordInfo, bytes | None]]], str | None] | None = None,
+                ) -> ImportReport:
+        """Merge a backup made by `export`, after verifying all of it.
 
-        Records are matched by id (and by kind, group and name). Ours newer: kept, and reported. Same
-        time: skipped. The backup's newer: replaced, and reported. A damaged or tampered backup merges
-        nothing: the index is written once, at the end, after the last byte was authenticated.
+        Records are matched by id (and by kind, group and name). The same content as ours: skipped. New:
+        added, unless `check(group, [(info, data), ...])` (data for records up to SMALL_RECORD_BYTES, else
+        None) returns a problem sentence for its group: then the whole group is refused. Different from
+        ours: `decide(differences)` returns the ids of the backup's records to take; without it ours are
+        kept. The `updated` times in a backup decide nothing (a wrong clock must not replace a voice). A
+        damaged or tampered backup merges nothing: the index is written once, at the end, after the last
+        byte was authenticated.
         """
         path = Path(path)
         passphrase = _check_passphrase(passphrase)
@@ -949,16 +936,19 @@ class Vault:
                 except VaultTooNew:
                     raise VaultTooNew("This backup was made by a newer version of the reader; "
                                       "update the reader to import it.") from None
+                except KdfTooCostly as exc:
+                    raise BackupError(f"The backup {path.name} asks for {exc.message[0].lower()}"
+                                      f"{exc.message[1:]}") from None
                 backup_key = _unwrap_header(head, passphrase)
                 new_keys.append(backup_key)
                 self._in_flight.add(backup_key)
                 try:
                     plans = self._import_records(handle, head, backup_key, written, new_keys)
-                except DamagedData:
+                except (DamagedData, VaultTooNew):
                     raise damaged from None
-                except VaultTooNew:
-                    raise damaged from None
+            _decide_import(plans, check, decide)
             report, old_files = self._commit(lambda index: self._merge(index, plans))
+            self._remove_files(p.file_id for p in plans if p.file_id and p.action not in ("added", "replaced"))
         except BaseException:
             self._remove_files(written)
             raise
@@ -967,13 +957,23 @@ class Vault:
                 key.wipe()
                 self._in_flight.discard(key)
         self._remove_files(old_files)
-        log.info("imported a backup: %d added, %d replaced, %d kept, %d skipped", len(report.added),
-                 len(report.replaced), len(report.kept), len(report.skipped))
+        log.info("imported a backup: %d added, %d replaced, %d kept, %d skipped, %d refused", len(report.added),
+                 len(report.replaced), len(report.kept), len(report.skipped), len(report.refused))
         return report
+
+    def _local_sha256(self, entry: IndexEntry) -> str | None:
+        digest = hashlib.sha256()
+        try:
+            with self.open_stream(entry.info.id) as stream:
+                for piece in stream:
+                    digest.update(piece)
+        except (RecordDamaged, VaultTooNew, RecordNotFound):
+            return None  # ours cannot be read: it differs from anything
+        return digest.hexdigest()
 
     def _import_records(self, handle, head: KeyHeader, backup_key: SecretKey, written: list[str],
                         new_keys: list[SecretKey]) -> list["_ImportPlan"]:
-        """Decrypt the backup, writing each record we will take into a new file (not yet indexed)."""
+        """Decrypt the backup, sealing each record into a new file of ours (not yet indexed)."""
         reader = records.ChunkReader(records.open_stream(backup_key, _backup_context(head.vault_id), handle,
                                                          file_type=FILE_BACKUP))
         with self._mutex:
@@ -991,12 +991,7 @@ class Vault:
             if info.id in seen:
                 raise DamagedData()
             seen.add(info.id)
-            action = _import_action(_same_record(snapshot, info.id, info.kind, info.name, info.group), info)
-            if action in ("kept", "skipped"):
-                for _ in reader.iter_exact(info.size):
-                    pass
-                plans.append(_ImportPlan(info, action))
-                continue
+            local = _same_record(snapshot, info.id, info.kind, info.name, info.group)
             wrapped: bytes | None = None
             if info.group is None:
                 key, key_id = SecretKey.generate(), records.new_id()
@@ -1018,25 +1013,44 @@ class Vault:
                 group_keys[info.group] = (key_id, key, group_wrapped)
             file_id = records.new_id()
             ctx = StreamContext(vault_id=self._vault_id, record_id=info.id, kind=info.kind, file_id=file_id)
+            digest = hashlib.sha256()
+            small = bytearray() if info.size <= SMALL_RECORD_BYTES else None
+
+            def pieces() -> Iterator[bytes]:
+                for piece in reader.iter_exact(info.size):
+                    digest.update(piece)
+                    if small is not None:
+                        small.extend(piece)
+                    yield piece
+
             written.append(file_id)
             _write_stream(self._record_path(file_id),
-                          records.seal_stream(key, ctx, reader.iter_exact(info.size), file_type=FILE_RECORD))
-            plans.append(_ImportPlan(info, action, file_id, key_id, wrapped,
-                                     group_keys[info.group][2] if info.group is not None else None))
+                          records.seal_stream(key, ctx, pieces(), file_type=FILE_RECORD))
+            plans.append(_ImportPlan(
+                info, "added" if not local else "differs", file_id, key_id, wrapped,
+                group_keys[info.group][2] if info.group is not None else None,
+                local_files=frozenset(e.file_id for e in local), local=tuple(e.info for e in local),
+                data=None if small is None else bytes(small), sha256=digest.hexdigest(),
+                local_sha256=tuple(self._local_sha256(e) for e in local)))
 
     def _merge(self, index: Index, plans: list["_ImportPlan"]) -> tuple[ImportReport, list[str]]:
-        """Put planned records into a fresh index; if another writer changed what a plan relied on, stop."""
+        """Put the records chosen into a fresh index; if another writer changed what a plan relied on, stop."""
         changed = BackupError("The vault changed while the backup was being imported; nothing was imported, "
                               "run the import again.")
         result: dict[str, list[RecordInfo]] = {"added": [], "replaced": [], "kept": [], "skipped": []}
+        refused: list[tuple[RecordInfo, str]] = []
         old_files: list[str] = []
+        now = time.time()
         for plan in plans:
             info = plan.info
             same = _same_record(index, info.id, info.kind, info.name, info.group)
-            if _import_action(same, info) != plan.action:
+            if frozenset(e.file_id for e in same) != plan.local_files:
                 raise changed
+            if plan.action == "refused":
+                refused.append((info, plan.reason))
+                continue
             result[plan.action].append(info)
-            if plan.file_id is None:
+            if plan.action not in ("added", "replaced"):
                 continue
             if info.group is not None:
                 if plan.group_wrapped is not None:
@@ -1051,19 +1065,56 @@ class Vault:
                 del index.records[other.info.id]
             if plan.record_wrapped is not None:
                 index.keys[plan.key_id] = plan.record_wrapped
-            index.records[info.id] = IndexEntry(info=info, file_id=plan.file_id, key_id=plan.key_id)
-        report = ImportReport(**{k: tuple(_copy_info(i) for i in v) for k, v in result.items()})
+            # A clock in a backup may be anywhere, years ahead too: no time after now enters the index.
+            stored = replace(info, created=min(info.created, now), updated=min(info.updated, now))
+            index.records[info.id] = IndexEntry(info=stored, file_id=plan.file_id, key_id=plan.key_id)
+        report = ImportReport(**{k: tuple(_copy_info(i) for i in v) for k, v in result.items()},
+                              refused=tuple((_copy_info(i), why) for i, why in refused))
         return report, old_files
 
 
-@dataclass(frozen=True)
+@dataclass
 class _ImportPlan:
     info: RecordInfo
-    action: str  # "added", "replaced", "kept" or "skipped"
+    action: str  # "added", "differs" (until decided), "replaced", "kept", "skipped" or "refused"
     file_id: str | None = None
     key_id: str | None = None
     record_wrapped: bytes | None = None  # the record's own key, when it has no group
     group_wrapped: bytes | None = None  # the group's key, when the group is new to this vault
+    local_files: frozenset = frozenset()  # the files of our records it would replace, as planned
+    local: tuple[RecordInfo, ...] = ()
+    data: bytes | None = None  # the plaintext of a small record, for its checks
+    sha256: str = ""
+    local_sha256: tuple[str | None, ...] = ()
+    reason: str = ""
+
+
+def _decide_import(plans: list[_ImportPlan], check, decide) -> None:  # noqa: ANN001
+    """Refuse the groups that fail `check`, skip records identical to ours, and let `decide` choose for
+    the records that differ (ours stay unless it names them)."""
+    if check is not None:
+        groups: dict[object, list[_ImportPlan]] = {}
+        for plan in plans:
+            groups.setdefault(plan.info.group or ("", plan.info.id), []).append(plan)
+        for key, members in groups.items():
+            problem = check(key if isinstance(key, str) else None, [(p.info, p.data) for p in members])
+            if problem:
+                for plan in members:
+                    plan.action, plan.reason = "refused", problem
+    differing: list[Difference] = []
+    for plan in plans:
+        if plan.action != "differs":
+            continue
+        ours = plan.local[0]
+        if (len(plan.local) == 1 and plan.local_sha256[0] == plan.sha256 and ours.meta == plan.info.meta
+                and (ours.kind, ours.name, ours.group) == (plan.info.kind, plan.info.name, plan.info.group)):
+            plan.action = "skipped"
+        else:
+            differing.append(Difference(ours=_copy_info(ours), theirs=_copy_info(plan.info)))
+    chosen = set(decide(differing)) if (decide is not None and differing) else set()
+    for plan in plans:
+        if plan.action == "differs":
+            plan.action = "replaced" if plan.info.id in chosen else "kept"
 
 
 def _same_record(index: Index, record_id: str, kind: str, name: str, group: str | None) -> list[IndexEntry]:
@@ -1078,17 +1129,6 @@ def _same_record(index: Index, record_id: str, kind: str, name: str, group: str 
     return found
 
 
-def _import_action(local: list[IndexEntry], incoming: RecordInfo) -> str:
-    if not local:
-        return "added"
-    newest = max(e.info.updated for e in local)
-    if newest > incoming.updated:
-        return "kept"
-    if newest == incoming.updated:
-        return "skipped"
-    return "replaced"
-
-
 def _copy_info(info: RecordInfo) -> RecordInfo:
     """A RecordInfo whose meta the caller may change without changing the index."""
     return replace(info, meta=records.validate_meta(info.meta))
@@ -1097,6 +1137,227 @@ def _copy_info(info: RecordInfo) -> RecordInfo:
 def _chain(*parts: Iterable[bytes]) -> Iterator[bytes]:
     for part in parts:
         yield from part
+
+
+class GroupConflict(VaultError):
+    """Another writer made the group a transaction was creating; nothing of the transaction was saved."""
+
+
+@dataclass
+class _Pending:
+    """A record of an open transaction: its file is written, the index does not name it yet."""
+
+    record_id: str
+    kind: str
+    name: str
+    group: str | None
+    meta: dict
+    size: int
+    file_id: str
+    key_id: str
+    own_wrapped: bytes | None  # the record's own key, wrapped, when it has no group
+    key: SecretKey
+
+
+class Transaction:
+    """Records sealed into files now and indexed together by one index write (`commit`), or never.
+
+    Use it as a context manager: the block's end commits, an exception aborts (the files go, the keys are
+    wiped). Until the commit nothing of it is visible to `list`, `find` or another process.
+    """
+
+    def __init__(self, vault: "Vault") -> None:
+        self._vault = vault
+        self._pending: dict[tuple[str, str, str | None], _Pending] = {}
+        # Groups new to the vault: group -> (key id, key, wrapped key); they enter the index at the commit.
+        self._new_groups: dict[str, tuple[str, SecretKey, bytes]] = {}
+        self._group_keys: dict[str, tuple[str, SecretKey]] = {}  # groups already in the index
+        self._open = True
+        self.committed: list[RecordInfo] = []
+
+    def __enter__(self) -> "Transaction":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:  # noqa: ANN001
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+    def _require_open(self) -> None:
+        if not self._open:
+            raise VaultError("This vault transaction has ended; start a new one.")
+
+    def _group_key(self, group: str) -> tuple[str, SecretKey]:
+        vault = self._vault
+        if group in self._new_groups:
+            key_id, key, _ = self._new_groups[group]
+            return key_id, key
+        if group in self._group_keys:
+            return self._group_keys[group]
+        with vault._mutex:
+            index = vault._current_index()
+            if group in index.groups:
+                key_id = index.groups[group]
+                self._group_keys[group] = (key_id, vault._record_key(index, key_id))
+                return self._group_keys[group]
+        key, key_id = SecretKey.generate(), records.new_id()
+        vault._in_flight.add(key)
+        wrapped = wrap_key(vault._data_key, key, records.record_key_ad(vault._vault_id, key_id))
+        self._new_groups[group] = (key_id, key, wrapped)
+        return key_id, key
+
+    def put(self, kind: str, name: str, data: bytes, *, meta: dict | None = None,
+            group: str | None = None) -> RecordInfo:
+        return self.put_stream(kind, name, [data], meta=meta, group=group)
+
+    def put_stream(self, kind: str, name: str, chunks: Iterable[bytes], *, meta: dict | None = None,
+                   group: str | None = None) -> RecordInfo:
+        """Seal a record into a new file (replacing one of the same kind, group and name at the commit,
+        or one put earlier in this transaction at once). Returns what the index will say about it."""
+        self._require_open()
+        vault = self._vault
+        kind = records.validate_kind(kind)
+        name = records.validate_name(name)
+        group = records.validate_group(group)
+        meta = records.validate_meta(meta)
+        if isinstance(chunks, (bytes, bytearray, memoryview)):
+            chunks = [chunks]  # one blob, not an iterable of ints
+        vault.touch()
+        earlier = self._pending.get((kind, name, group))
+        if earlier is not None:
+            record_id = earlier.record_id
+        else:
+            with vault._mutex:
+                existing = vault._current_index().find(kind, name, group)
+            record_id = existing.info.id if existing else records.new_id()
+        own_wrapped: bytes | None = None
+        if group is not None:
+            key_id, key = self._group_key(group)
+        else:
+            # No group: the record gets its own key, so deleting it shreds it too.
+            key, key_id = SecretKey.generate(), records.new_id()
+            vault._in_flight.add(key)
+            own_wrapped = wrap_key(vault._data_key, key, records.record_key_ad(vault._vault_id, key_id))
+        file_id = records.new_id()
+        size = 0
+
+        def counted() -> Iterator[memoryview]:
+            nonlocal size
+            for chunk in chunks:
+                try:
+                    view = memoryview(chunk).cast("B")
+                except TypeError:
+                    raise InvalidRecord("Record data must be bytes (or a contiguous array).") from None
+                size += len(view)
+                vault.touch()  # recording is use: the idle timer must not lock the vault mid-recording
+                yield view
+
+        ctx = StreamContext(vault_id=vault._vault_id, record_id=record_id, kind=kind, file_id=file_id)
+        try:
+            _write_stream(vault._record_path(file_id),
+                          records.seal_stream(key, ctx, counted(), file_type=FILE_RECORD))
+        except BaseException:
+            if own_wrapped is not None:
+                key.wipe()
+                vault._in_flight.discard(key)
+            raise
+        if earlier is not None:
+            self._drop(earlier)
+        self._pending[(kind, name, group)] = _Pending(record_id, kind, name, group, meta, size, file_id, key_id,
+                                                      own_wrapped, key)
+        now = time.time()
+        return RecordInfo(id=record_id, kind=kind, name=name, group=group, meta=records.validate_meta(meta),
+                          created=now, updated=now, size=size)
+
+    def discard(self, kind: str, name: str, group: str | None = None) -> None:
+        """Forget a record put earlier in this transaction (its file goes at once)."""
+        self._require_open()
+        pending = self._pending.pop((kind, name, group), None)
+        if pending is not None:
+            self._drop(pending)
+
+    def _drop(self, pending: _Pending) -> None:
+        self._vault._remove_files([pending.file_id])
+        if pending.own_wrapped is not None:
+            pending.key.wipe()
+            self._vault._in_flight.discard(pending.key)
+
+    def commit(self) -> list[RecordInfo]:
+        """Name every record of the transaction in the index in one atomic write: the commit point."""
+        self._require_open()
+        vault = self._vault
+        old_files: list[str] = []
+        pending = list(self._pending.values())
+
+        def add(index: Index) -> list[RecordInfo]:
+            for group, (key_id, _key, wrapped) in self._new_groups.items():
+                if group in index.groups:
+                    raise GroupConflict(f"The group '{group}' was made by another writer meanwhile; "
+                                        "nothing was saved, try again.")
+            for group, (key_id, _key) in self._group_keys.items():
+                if index.groups.get(group) != key_id:
+                    raise RecordNotFound(f"The group '{group}' was deleted while the records were being "
+                                         "written; nothing was saved.")
+            for group, (key_id, _key, wrapped) in self._new_groups.items():
+                if any(p.group == group for p in pending):
+                    index.groups[group] = key_id
+                    index.keys[key_id] = wrapped
+            now = time.time()
+            done = []
+            for p in pending:
+                created = now
+                for other in _same_record(index, p.record_id, p.kind, p.name, p.group):
+                    created = min(created, other.info.created)
+                    old_files.append(other.file_id)
+                    del index.records[other.info.id]
+                if p.own_wrapped is not None:
+                    index.keys[p.key_id] = p.own_wrapped
+                info = RecordInfo(id=p.record_id, kind=p.kind, name=p.name, group=p.group, meta=p.meta,
+                                  created=created, updated=now, size=p.size)
+                index.records[p.record_id] = IndexEntry(info=info, file_id=p.file_id, key_id=p.key_id)
+                done.append(info)
+            return done
+
+        try:
+            done = vault._commit(add) if pending else []
+        except BaseException:
+            self.abort()
+            raise
+        self._open = False
+        with vault._mutex:
+            for p in pending:
+                if p.own_wrapped is not None and not vault.locked:
+                    vault._keys[p.key_id] = p.key
+            for group, (key_id, key, _) in self._new_groups.items():
+                if not vault.locked and any(p.group == group for p in pending):
+                    vault._keys[key_id] = key
+                else:
+                    key.wipe()
+        self._forget_in_flight()
+        vault._remove_files(old_files)
+        self.committed = [_copy_info(i) for i in done]
+        return list(self.committed)
+
+    def abort(self) -> None:
+        """Remove every file of the transaction and wipe the keys made for it; the index is untouched."""
+        if not self._open:
+            return
+        self._open = False
+        self._vault._remove_files(p.file_id for p in self._pending.values())
+        for p in self._pending.values():
+            if p.own_wrapped is not None:
+                p.key.wipe()
+        for _key_id, key, _ in self._new_groups.values():
+            key.wipe()
+        self._forget_in_flight()
+        self._pending.clear()
+
+    def _forget_in_flight(self) -> None:
+        for p in self._pending.values():
+            self._vault._in_flight.discard(p.key)
+        for _key_id, key, _ in self._new_groups.values():
+            self._vault._in_flight.discard(key)
 
 
 class AutoLock:

@@ -121,8 +121,9 @@ def _open_vault(args: argparse.Namespace, settings: Settings, *, create: bool = 
 
     folder = vault_folder(settings)
     if not Vault.exists(folder):
-        if not create:
-            raise VaultMissing()
+        problem = Vault.missing(folder)
+        if not create or not isinstance(problem, VaultMissing):  # a vault without its header: never made over
+            raise problem
         passphrase = read_passphrase(args, confirm=True, prompt="New vault passphrase: ")
         vault = Vault.create(folder, passphrase)
         print(f"Created an encrypted vault in {folder} for the voices. Keep the passphrase safe: without it "
@@ -367,8 +368,8 @@ def _enroll(args: argparse.Namespace, settings: Settings) -> int:
 def _enroll_from_mic(args: argparse.Namespace, book: Any, name: str, consent: Any, consent_audio: Any,
                      encoder: Any, *, mic: Any = None, ask_line: Callable[[str], str] = input,
                      out: Any = None) -> Any:
-    """Consent stored first (it makes the voice's group), then each prompt recorded straight into the
-    vault, checked, and re-recorded if it fails. Any failure or Ctrl-C shreds the half-made voice."""
+    """Consent, then each prompt recorded straight into the vault (sealed as it comes), checked, and
+    re-recorded if it fails, all in one transaction: any failure, Ctrl-C or crash leaves no voice."""
     import time
 
     import numpy as np
@@ -379,10 +380,12 @@ def _enroll_from_mic(args: argparse.Namespace, book: Any, name: str, consent: An
     err = out or sys.stderr
     mic = mic or capture.Microphone(capture.device_of(getattr(args, "device", None)))
     start = time.perf_counter()
-    book.store_consent(name, consent, consent_audio)
     kept: list[Any] = []
     reports = []
-    try:
+    # One transaction: the takes are sealed into the vault as they are recorded, but the voice appears
+    # (consent, takes, embedding) only at its end; Ctrl-C, a failure or a crash leaves nothing of it.
+    with book.enrolling(name) as tx:
+        book.store_consent(name, consent, consent_audio, into=tx)
         for number, sentence in enumerate(PROMPTS, 1):
             for attempt in range(1, MAX_ATTEMPTS + 1):
                 print(f"\nSentence {number} of {len(PROMPTS)}:\n\n    {sentence}\n", file=err)
@@ -398,23 +401,22 @@ def _enroll_from_mic(args: argparse.Namespace, book: Any, name: str, consent: An
                         yield to_pcm16(block)
 
                 record_name = f"clip-{number}"
-                info = book.record_stream(name, record_name, pcm(mic.blocks(stop, on_level=meter)))
+                book.record_stream(name, record_name, pcm(mic.blocks(stop, on_level=meter)), into=tx)
                 meter.done()
                 samples = np.concatenate(heard) if heard else np.zeros(0, np.float32)
                 report = quality.assess(samples, encoder=encoder)
                 if report.ok:
                     # What is kept is the take brought to the normal level, like a file's (enroll.prepare):
-                    # the streamed take is replaced by it, sealed like every record.
+                    # it replaces the streamed take, sealed like every record.
                     samples = quality.normalize(samples, report)
-                    book.vault.delete(info.id)
-                    book.vault.put("recording", record_name, to_pcm16(samples), group=book.group(name),
-                                   meta=book._recording_meta(len(samples) / SAMPLE_RATE, "microphone", report))
+                    tx.put("recording", record_name, to_pcm16(samples), group=book.group(name),
+                           meta=book._recording_meta(len(samples) / SAMPLE_RATE, "microphone", report))
                     kept.append(samples)
                     reports.append(report)
                     for _, warning in report.warnings:
                         print(f"Kept, but: {warning}", file=err)
                     break
-                book.vault.delete(info.id)
+                tx.discard("recording", record_name, book.group(name))
                 print(f"{report.problems[0][1]} (That recording was deleted.)", file=err)
                 if attempt == MAX_ATTEMPTS:
                     raise quality.QualityError(report.problems[0][1], problem=report.problems[0][0], report=report)
@@ -422,10 +424,7 @@ def _enroll_from_mic(args: argparse.Namespace, book: Any, name: str, consent: An
         clips = [_mic_clip(s, i) for i, s in enumerate(kept, 1)]
         book._check_agreement(clips, embeddings, reports=reports, encoder=encoder)
         embedding = unit_mean(embeddings)
-        book.store_embedding(name, embedding, len(kept))
-    except BaseException:
-        book._shred_quietly(name)
-        raise
+        book.store_embedding(name, embedding, len(kept), into=tx)
     seconds = sum(len(s) for s in kept) / SAMPLE_RATE
     return EnrollResult(name, len(kept), seconds, embedding, tuple(reports), (time.perf_counter() - start) * 1000,
                         labels=tuple(c.label for c in clips))

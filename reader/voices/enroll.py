@@ -3,6 +3,7 @@ reading preset), verifying a recording against it, listing and crypto-shredding 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -10,14 +11,14 @@ import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
 from reader.errors import ReaderError
 from reader.speech import features
 from reader.speech.speaker import similarity
-from reader.voices import PRESET_NAME, VAULT_PREFIX, quality
+from reader.voices import PRESET_NAME, VAULT_PREFIX, checks, quality
 from reader.voices.consent import Consent, ConsentError, consent_meta
 
 log = logging.getLogger(__name__)
@@ -284,16 +285,27 @@ class VoiceBook:
         info = self.vault.find("consent", CONSENT_NAME, self.group(name))
         return None if info is None else Consent.from_bytes(self.vault.get(info.id))
 
+    def _checked(self, name: str, info: Any, data: bytes | None = None) -> bytes | None:
+        """`data` of the voice's record `info` if it passes reader.voices.checks (a record may come from a
+        crafted backup); else one VoiceError that says what is wrong and what to do."""
+        problem = checks.record_problem(info.kind, info.name, info.size, info.meta, data)
+        if problem:
+            raise VoiceError(damaged_voice(name, problem))
+        return data
+
     def embedding(self, name: str) -> np.ndarray:
         name = self.require(name)
         info = self.vault.find("embedding", EMBEDDING_NAME, self.group(name))
         if info is None:
             raise VoiceError(f"The voice {name} has no speaker embedding; delete it and enroll it again.")
-        return np.frombuffer(self.vault.get(info.id), dtype="<f4").copy()
+        data = self._checked(name, info, self.vault.get(info.id))
+        return np.frombuffer(data, dtype="<f4").copy()
 
     def recordings(self, name: str) -> list[np.ndarray]:
         """The voice's recordings (16 kHz float32), decrypted into memory only."""
-        return [from_pcm16(self.vault.get(info.id)) for info in self.records(self.require(name), "recording")]
+        name = self.require(name)
+        return [from_pcm16(self._checked(name, info) or self.vault.get(info.id))
+                for info in self.records(name, "recording")]
 
     def phone_band(self, name: str) -> bool:
         """Whether any of the voice's recordings came through a phone line or at 8 kHz (as measured when
@@ -302,10 +314,11 @@ class VoiceBook:
                    for info in self.records(self.require(name), "recording"))
 
     def preset(self, name: str) -> dict[str, Any] | None:
-        info = self.vault.find("preset", PRESET_NAME, self.group(self.require(name)))
+        name = self.require(name)
+        info = self.vault.find("preset", PRESET_NAME, self.group(name))
         if info is None:
             return None
-        return json.loads(self.vault.get(info.id).decode("utf-8"))
+        return preset_doc(self.vault.get(info.id), name)
 
     def summary(self, name: str) -> VoiceSummary:
         recs = self.records(name, "recording")
@@ -351,15 +364,12 @@ class VoiceBook:
         self._check_agreement(clips, embeddings, reports=reports, encoder=encoder)
         embedding = unit_mean(embeddings)
         group = self.group(name)
-        try:
-            self.store_consent(name, consent, consent_audio)
+        with self.enrolling(name) as tx:  # one index write makes the whole voice appear, or nothing does
+            self.store_consent(name, consent, consent_audio, into=tx)
             for i, (clip, report) in enumerate(zip(clips, reports), 1):
-                self.vault.put("recording", f"clip-{i}", to_pcm16(clip.samples), group=group,
-                               meta=self._recording_meta(clip.seconds, clip.source, report))
-            self.store_embedding(name, embedding, len(clips))
-        except BaseException:
-            self._shred_quietly(name)
-            raise
+                tx.put("recording", f"clip-{i}", to_pcm16(clip.samples), group=group,
+                       meta=self._recording_meta(clip.seconds, clip.source, report))
+            self.store_embedding(name, embedding, len(clips), into=tx)
         ms = (time.perf_counter() - start) * 1000
         return EnrollResult(name, len(clips), sum(c.seconds for c in clips), embedding, tuple(reports), ms,
                             labels=tuple(c.label for c in clips))
@@ -393,18 +403,36 @@ class VoiceBook:
                     f"{clip.label}: This recording seems to be of another person than the others; "
                     "record one person at a time.", problem="voices")
 
-    def store_consent(self, name: str, consent: Consent, audio: Clip | None = None) -> None:
-        """The consent record (and the spoken consent) first: it creates the voice's group."""
+    @contextlib.contextmanager
+    def enrolling(self, name: str) -> Iterator[Any]:
+        """A vault transaction for a new voice: what is put into it appears at the end of the block, all at
+        once (the voice's group is made then), or, on an error or a crash, not at all."""
+        name = check_name(name)
+        taken = VoiceError(f"There is already a voice named {name}; delete it first "
+                           f"(`reader voices delete {name}`) or choose another name.")
+        if self.exists(name):
+            raise taken
+        from reader.vault.store import GroupConflict
+
+        try:
+            with self.vault.transaction() as tx:
+                yield tx
+        except GroupConflict:
+            raise taken from None
+
+    def store_consent(self, name: str, consent: Consent, audio: Clip | None = None, *, into: Any = None) -> None:
+        """The consent record (and the spoken consent), into the enrollment's transaction `into`."""
+        target = into or self.vault
         group = self.group(name)
         if audio is not None:
             consent = dataclasses.replace(consent, spoken=True)
-        self.vault.put("consent", CONSENT_NAME, consent.to_bytes(), group=group, meta=consent_meta(consent))
+        target.put("consent", CONSENT_NAME, consent.to_bytes(), group=group, meta=consent_meta(consent))
         if audio is not None:
-            self.vault.put("consent", CONSENT_AUDIO_NAME, to_pcm16(audio.samples), group=group,
+            target.put("consent", CONSENT_AUDIO_NAME, to_pcm16(audio.samples), group=group,
                            meta={"format": PCM_FORMAT, "sample_rate": SAMPLE_RATE, "seconds": round(audio.seconds, 2)})
 
-    def store_embedding(self, name: str, embedding: np.ndarray, clips: int) -> None:
-        self.vault.put("embedding", EMBEDDING_NAME, np.asarray(embedding, dtype="<f4").tobytes(),
+    def store_embedding(self, name: str, embedding: np.ndarray, clips: int, *, into: Any = None) -> None:
+        (into or self.vault).put("embedding", EMBEDDING_NAME, np.asarray(embedding, dtype="<f4").tobytes(),
                        group=self.group(name), meta={"encoder": EMBEDDING_NAME, "dim": int(len(embedding)),
                                                      "clips": clips})
 
@@ -417,9 +445,9 @@ class VoiceBook:
         return meta
 
     def record_stream(self, name: str, record_name: str, chunks: Iterable[bytes], *,
-                      source: str = "microphone") -> Any:
+                      source: str = "microphone", into: Any = None) -> Any:
         """Seal PCM chunks into the voice's group as they come (the microphone path): no plaintext file."""
-        return self.vault.put_stream("recording", record_name, chunks, group=self.group(name),
+        return (into or self.vault).put_stream("recording", record_name, chunks, group=self.group(name),
                                      meta={"format": PCM_FORMAT, "sample_rate": SAMPLE_RATE, "source": source})
 
     def store_preset(self, name: str, fit: Any) -> None:
@@ -507,13 +535,18 @@ class VoiceBook:
             counts[info.kind] = counts.get(info.kind, 0) + 1
         return DeleteReport(name, counts)
 
-    def _shred_quietly(self, name: str) -> None:
-        try:
-            if self.exists(name):
-                self.vault.delete_group(self.group(name))
-        except ReaderError:  # the original failure is what the user must see
-            log.exception("could not remove the half-enrolled voice %s", name)
 
+def damaged_voice(name: str, problem: str) -> str:
+    return (f"The voice {name} cannot be used: {problem}; delete it (`reader voices delete {name}`) and "
+            "enroll it again, or import it from a backup.")
+
+
+def preset_doc(data: bytes, name: str = "enrolled") -> dict[str, Any]:
+    """A preset record's JSON, checked (reader.voices.checks) before anything reads a field of it."""
+    problem = checks.preset_problem(data)
+    if problem:
+        raise VoiceError(damaged_voice(name, problem))
+    return json.loads(data.decode("utf-8"))
 
 
 def load_enrolled_voice(spec: str, vault: Any, synth: Any) -> str:
@@ -528,7 +561,8 @@ def load_enrolled_voice(spec: str, vault: Any, synth: Any) -> str:
             raise RecordNotFound(spec)
     except RecordNotFound:
         raise VoiceNotFound("The enrolled reading voice was deleted; choose another with `reader voices use`.") from None
-    doc = json.loads(vault.get(info.id).decode("utf-8"))
+    who = info.group[len(GROUP_PREFIX):] if (info.group or "").startswith(GROUP_PREFIX) else "enrolled"
+    doc = preset_doc(vault.get(info.id), who)
     pack = str(doc.get("pack") or "")
     try:
         pipeline = synth.pipeline(pack)
@@ -536,8 +570,7 @@ def load_enrolled_voice(spec: str, vault: Any, synth: Any) -> str:
         raise VoiceError(f"The enrolled reading voice needs the {pack} voice pack, which is not installed; "
                          "import it with `reader packs import`, or choose another voice.") from None
     condition = resolve_voice(spec, pipeline, vault)
-    name = info.group[len(GROUP_PREFIX):] if info.group.startswith(GROUP_PREFIX) else "enrolled"
-    label = f"{name}'s voice"
+    label = f"{who}'s voice"
     synth.add_voice(spec, pack, condition, label)
     return label
 
@@ -562,7 +595,7 @@ def resolve_voice(spec: str | None, pipeline: Any, vault: Any = None) -> Any:
     from reader.vault.errors import RecordNotFound
 
     try:
-        doc = json.loads(vault.get(spec[len(VAULT_PREFIX):]).decode("utf-8"))
+        doc = preset_doc(vault.get(spec[len(VAULT_PREFIX):]))
     except RecordNotFound:
         raise VoiceNotFound("The enrolled reading voice was deleted; choose another with `reader voices use`.") from None
     if doc.get("kind") != "embedding" or "embedding" not in doc:
