@@ -2,8 +2,9 @@
 # Installs the Debian packages the app needs when they are missing: libportaudio2 (audio output), npm
 # (the pack build fetches the rich pack's 54 voices, the npm package kokoro-js, with `npm pack`) and,
 # with the argument `venv`, python3-venv; with `test`, also tmux (the tests drive the app in a real
-# terminal), codec2-examples (phone-band speech the enrollment checks are tested on) and strace (the
-# network guard's test watches onnxruntime's own threads). As root it runs
+# terminal), codec2-examples (phone-band speech the enrollment checks are tested on), strace (the
+# network guard's test watches onnxruntime's own threads) and speech-dispatcher (its output module's
+# tests run the real one). As root it runs
 # apt-get; otherwise it says what to install.
 set -eu
 want=()
@@ -16,6 +17,8 @@ else
   if ! command -v npm >/dev/null; then want+=("npm"); fi
   if [ "${1:-}" = test ] && ! command -v tmux >/dev/null; then want+=("tmux"); fi
   if [ "${1:-}" = test ] && ! command -v strace >/dev/null; then want+=("strace"); fi
+  # The speech-dispatcher module's tests start Debian's speech-dispatcher and speak with spd-say.
+  if [ "${1:-}" = test ] && ! command -v speech-dispatcher >/dev/null; then want+=("speech-dispatcher"); fi
   # Real telephone-band speech for the enrollment checks' tests (LGPL-2.1 sample files, no code used).
   if [ "${1:-}" = test ] && [ ! -d /usr/share/codec2/wav ]; then want+=("codec2-examples"); fi
 fi

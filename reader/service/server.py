@@ -77,6 +77,7 @@ class SpeechService:
         self._last_activity = time.monotonic()
         self._stopping = threading.Event()
         self._server: socket.socket | None = None
+        self._warming: threading.Thread | None = None
 
     # -- the socket ---------------------------------------------------------------------------------
     def bind(self) -> None:
@@ -107,8 +108,8 @@ class SpeechService:
     def serve_forever(self) -> None:
         if self._server is None:
             self.bind()
-        for lang in self.warm:
-            self.channel.warm_up(lang, interface=lang == "en")
+        self._warming = threading.Thread(target=self._warm_up, name="voice-warm-up", daemon=True)
+        self._warming.start()
         try:
             while not self._stopping.is_set():
                 try:
@@ -130,8 +131,23 @@ class SpeechService:
         finally:
             self.close()
 
+    def _warm_up(self) -> None:
+        """Load the voices of the warm languages and open the audio device, so the first request is fast."""
+        try:
+            synth = self.channel.synthesizer()
+            for lang in self.warm:
+                name = synth.interface_pack(lang) if lang == "en" else synth.default_pack_for(lang)
+                if name:
+                    synth.pipeline(name).warm_up((lang,))
+            self.channel.player()
+        except ReaderError as exc:
+            log.warning("warm-up: %s", exc.message)
+
     def close(self) -> None:
         self._stopping.set()
+        if self._warming is not None:
+            # A native thread still inside onnxruntime at interpreter exit would abort the process.
+            self._warming.join(timeout=60)
         if self._server is not None:
             self._server.close()
             self._server = None
@@ -142,6 +158,8 @@ class SpeechService:
         self.channel.close()
 
     def _idle(self) -> bool:
+        if self._warming is not None and self._warming.is_alive():
+            return False
         with self._lock:
             busy = bool(self._clients) or (self._current is not None and not self._current.done)
             if busy:
