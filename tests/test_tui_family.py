@@ -235,3 +235,72 @@ def test_an_enrolled_reading_voice_is_loaded_when_the_vault_is_unlocked(reader_h
             await pilot.press("escape")
 
     asyncio.run(scenario())
+
+
+def _vault_with_a_recording(home, tmp_path, speaker: str) -> None:
+    from reader.archive.store import ArchiveStore
+    from reader.vault.store import Vault
+
+    wav = tmp_path / "oma.wav"
+    sf.write(wav, (0.3 * np.sin(2 * np.pi * 330 * np.arange(22_050) / 22_050)).astype(np.float32), 22_050)
+    with Vault.create(home / "vault", "the right one") as vault:
+        ArchiveStore(vault).add(wav, dialect="Cantonese", consent_by="Anna", speaker=speaker)
+
+
+def _on_screen(app) -> str:
+    """What the terminal shows now (the screenshot's text)."""
+    return app.export_screenshot()
+
+
+def test_lock_now_key_closes_every_screen_with_vault_data(reader_home, tmp_path):
+    """L locks the vault at once: the archive screen with the decrypted names closes, the app says so,
+    and the next vault key asks for the passphrase again."""
+    _vault_with_a_recording(reader_home, tmp_path, "Großtante Ilse")
+
+    async def scenario():
+        app = _app(reader_home)
+        said = []
+        app.say = lambda text, queue=False: said.append(text)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("a")
+            await _type(pilot, "the right one")
+            await pilot.press("enter")
+            await _settle(app, pilot)
+            assert isinstance(app.screen, ArchiveScreen) and "Großtante" in _on_screen(app)
+            await pilot.press("L")
+            await _settle(app, pilot)
+            assert app.vault.locked
+            assert not any(isinstance(s, ArchiveScreen) for s in app.screen_stack)
+            assert "Großtante" not in _on_screen(app)
+            assert any(text.startswith("Vault locked.") for text in said)
+            assert "L" in [b.key for b in app.BINDINGS]  # listed in the keys the help shows
+            await pilot.press("a")
+            assert isinstance(app.screen, PassphraseScreen)
+
+    asyncio.run(scenario())
+
+
+def test_the_idle_lock_closes_the_vault_screens_too(reader_home, tmp_path):
+    _vault_with_a_recording(reader_home, tmp_path, "Großtante Ilse")
+
+    async def scenario():
+        settings = Settings.load(reader_home).with_(self_voicing=False, vault_idle_lock_s=2.0)
+        app = make_app(settings, document=load_document(SAMPLE), warm_up=False)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.press("a")
+            await _type(pilot, "the right one")
+            await pilot.press("enter")
+            for _ in range(40):
+                await pilot.pause(0.05)
+                if isinstance(app.screen, ArchiveScreen):
+                    break
+            assert isinstance(app.screen, ArchiveScreen) and not app.vault.locked
+            for _ in range(60):
+                await pilot.pause(0.1)
+                if app.vault.locked and not isinstance(app.screen, ArchiveScreen):
+                    break
+            assert app.vault.locked
+            assert not any(isinstance(s, ArchiveScreen) for s in app.screen_stack)
+            assert "Großtante" not in _on_screen(app)
+
+    asyncio.run(scenario())

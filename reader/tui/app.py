@@ -150,6 +150,7 @@ class ReaderApp(App[int]):
         Binding("m", "toggle_self_voicing", "App speech on / off"),
         Binding("a", "archive", "Dialect archive"),
         Binding("V", "family_voices", "Family voices"),
+        Binding("L", "lock_vault", "Lock the vault now (names and recordings leave the screen)"),
         Binding("f12,d", "toggle_debug", "Debug panel"),
         Binding("f1,question_mark", "help", "Help"),
         Binding("q,ctrl+q", "quit", "Quit"),
@@ -698,13 +699,40 @@ class ReaderApp(App[int]):
             if vault is None:
                 return
             self.vault = vault
+            # The timer thread locks; the screens showing the vault's names close on the UI thread.
             self._autolock = AutoLock(vault, self.settings.vault_idle_lock_s,
-                                      on_lock=lambda: self.post_log("The vault locked itself after idle time."))
+                                      on_lock=lambda: self.call_from_thread(
+                                          self._vault_locked, "The vault locked itself after idle time."))
             self._autolock.start()
             self.use_enrolled_voice(vault)
             then(vault)
 
         self.push_screen(PassphraseScreen(folder, announce, create=not Vault.exists(folder)), unlocked)
+
+    def action_lock_vault(self) -> None:
+        if self.vault is None or self.vault.locked:
+            self.say("The vault is already locked.")
+            return
+        if self._autolock is not None:
+            self._autolock.stop()
+        self.vault.lock()
+        self._vault_locked("Vault locked.")
+
+    def _vault_locked(self, what: str) -> None:
+        """After a lock: close every screen that shows the vault's names or recordings (the archive, the
+        voices and the dialogs above them), so nothing decrypted stays on the screen."""
+        from reader.tui.family import ArchiveScreen
+        from reader.tui.voices import VoicesScreen
+
+        stack = self.screen_stack
+        first = next((i for i, screen in enumerate(stack) if isinstance(screen, (ArchiveScreen, VoicesScreen))), None)
+        if first is not None:
+            if self.session is not None:
+                self.session.stop()  # an archive recording playing from the vault stops with it
+            for _ in range(len(stack) - first):
+                self.pop_screen()
+        self.post_log(what)
+        self.say(f"{what} Press capital V or a and the passphrase to open it again.")
 
     def use_enrolled_voice(self, vault) -> None:
         """If the reading voice is an enrolled one, load it from the just unlocked vault (in a thread:
