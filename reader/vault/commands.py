@@ -154,7 +154,9 @@ def _passwd(args: argparse.Namespace, settings: Settings) -> int:
         new = read_passphrase(args, confirm=True, file_option="new_passphrase_file", env=None,
                               prompt="New vault passphrase: ")
         vault.change_passphrase(old, new)
-    print("Changed the vault passphrase; the old one no longer opens it.")
+    print("Changed the vault passphrase; the old one no longer opens this vault. The data key stayed the "
+          "same (no record was re-encrypted), so a copy of the old `header` made before still opens the "
+          "records with the old passphrase: delete such copies.")
     return 0
 
 
