@@ -14,7 +14,7 @@ from reader.errors import ExtractError, InputError
 from reader.text.document import Document
 from reader.text.extract._common import Extracted
 from reader.text.extract.clipboard import read_clipboard
-from reader.text.extract.plain import decode_text, is_binary, text_to_blocks
+from reader.text.extract.plain import MAX_TEXT_BYTES, check_text_size, decode_text, is_binary, text_to_blocks
 
 __all__ = ["load_document", "document_from_text", "load_stdin", "read_clipboard", "detect_format", "FORMATS"]
 
@@ -149,7 +149,11 @@ def load_document(path: str | os.PathLike, *, password: str | None = None) -> Do
     if not data.strip():
         raise _empty(name)
     fmt = detect_format(file, data)
-    extracted = _extract(fmt, data, name, password)
+    try:
+        extracted = _extract(fmt, data, name, password)
+    except RecursionError:
+        raise ExtractError(f"{name} is nested too deeply to read (elements inside elements, more than a thousand "
+                           "levels); open it in its own program and save it again, or as a PDF.") from None
     doc = Document.from_raw(
         extracted.blocks,
         title=extracted.title or file.stem or name,
@@ -182,9 +186,10 @@ def load_stdin() -> Document:
         raise InputError("There is no standard input to read; pipe some text in, e.g. `cat notes.txt | reader -`.")
     buffer = getattr(stream, "buffer", None)
     try:
-        raw = buffer.read() if buffer is not None else stream.read()
+        raw = buffer.read(MAX_TEXT_BYTES + 1) if buffer is not None else stream.read(MAX_TEXT_BYTES + 1)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise InputError(f"The standard input cannot be read ({exc}); pipe plain text in instead.") from exc
+    check_text_size(len(raw), name="The standard input")
     if isinstance(raw, str):
         text, encoding = raw, None
     else:

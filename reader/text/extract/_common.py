@@ -66,10 +66,32 @@ def join_lines(lines: list[str]) -> str:
 
 
 _WS_RUN = re.compile(r"[ \t\n\r\f\v]+")
+_ANY_SPACE = re.compile(r"\s+")
+
+
+_NEEDS_SQUEEZE = re.compile(r"\s\s|[^\S ]")
+_SQUEEZE_CHUNK = 1 << 20
+
+
+def squeeze(text: str) -> str:
+    """" ".join(text.split()) without a string per word (re.sub keeps a piece per match too): a 50 MB
+    line costs a few times 50 MB, not a gigabyte. Long text is done a megabyte at a time, each piece
+    ending just after a run of white space."""
+    if _NEEDS_SQUEEZE.search(text) is None:
+        return text.strip()
+    out, pos = [], 0
+    while pos < len(text):
+        space = _ANY_SPACE.search(text, min(len(text), pos + _SQUEEZE_CHUNK))
+        end = space.end() if space else len(text)
+        out.append(_ANY_SPACE.sub(" ", text[pos:end]))
+        pos = end
+    return "".join(out).strip()
 
 
 def collapse_whitespace(text: str) -> str:
     """Collapse runs of white space to one space; a run holding a line break between CJK is dropped."""
+    if "\n" not in text:
+        return squeeze(text) if _NEEDS_SQUEEZE.search(text) else text.strip()
 
     def repl(match: re.Match[str]) -> str:
         start, end = match.span()
@@ -100,11 +122,41 @@ def open_zip(data: bytes, *, name: str, what: str) -> zipfile.ZipFile:
         raise damaged(name, what) from exc
 
 
+# What one part of an EPUB or DOCX may unpack to, and all its parts together: a real book's chapter is a
+# few megabytes; a zip bomb's part is gigabytes, and is refused before it is unpacked into memory.
+MAX_MEMBER_BYTES = 64 << 20
+MAX_ARCHIVE_BYTES = 256 << 20
+_READ_CHUNK = 1 << 20
+
+
 def read_member(archive: zipfile.ZipFile, member: str, *, name: str, what: str) -> bytes:
+    """One part of a zip container, unpacked in pieces and never past MAX_MEMBER_BYTES (whatever its header
+    claims), nor past MAX_ARCHIVE_BYTES for all the parts read from this archive."""
+    read_so_far = getattr(archive, "_reader_bytes", 0)
+    limit = min(MAX_MEMBER_BYTES, MAX_ARCHIVE_BYTES - read_so_far)
     try:
-        return archive.read(member)
+        info = archive.getinfo(member)
+        if info.file_size > limit:
+            raise _too_large(name, what, info.file_size)
+        pieces, size = [], 0
+        with archive.open(info) as stream:
+            while chunk := stream.read(_READ_CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(name, what, size)
+                pieces.append(chunk)
     except ZIP_ERRORS as exc:  # CRC errors, truncated data, an encrypted member, odd compression
         raise damaged(name, what) from exc
+    archive._reader_bytes = read_so_far + size  # type: ignore[attr-defined]
+    return b"".join(pieces)
+
+
+def _too_large(name: str, what: str, size: int) -> ExtractError:
+    return ExtractError(
+        f"{name} cannot be read: its parts unpack to more than the reader takes ({MAX_MEMBER_BYTES >> 20} MB a part, "
+        f"{MAX_ARCHIVE_BYTES >> 20} MB in all, {size >> 20} MB here), which a real document never needs; it may be "
+        "damaged or made to fill the memory."
+    )
 
 
 def parse_xml(data: bytes, *, name: str, what: str) -> ET.Element:

@@ -86,12 +86,15 @@ def extract_epub(data: bytes, *, name: str) -> Extracted:
 
         blocks: list[RawBlock] = []
         readable = 0
+        members = set(archive.namelist())
+        first_error: ReaderError | None = None
         for path, _ in chapters:
-            if path not in archive.namelist():
+            if path not in members:
                 continue  # a broken link in the spine; read the rest of the book
             try:
                 markup, _ = decode_markup(read_member(archive, path, name=name, what=WHAT), name=f"{name}:{path}")
-            except ReaderError:
+            except ReaderError as exc:
+                first_error = first_error or exc
                 continue  # one unreadable chapter should not hide the others
             readable += 1
             chapter_blocks, _ = html_to_blocks(markup)
@@ -99,5 +102,5 @@ def extract_epub(data: bytes, *, name: str) -> Extracted:
             chapter = heading or posixpath.basename(path)
             blocks.extend(replace(block, chapter=chapter) for block in chapter_blocks)
     if not readable:
-        raise damaged(name, WHAT)
+        raise first_error or damaged(name, WHAT)
     return Extracted(blocks, title=title)

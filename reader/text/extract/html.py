@@ -4,6 +4,8 @@ their kind; a table is read by row, each cell after its column's header; images 
 
 from __future__ import annotations
 
+import collections
+
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -11,7 +13,7 @@ from html.parser import HTMLParser
 from reader.text.document import IMAGE_CLOSE, IMAGE_OPEN, LINK_CLOSE, LINK_OPEN, BlockKind, RawBlock, strip_marks, take_spans
 from reader.text.extract._common import (Extracted, collapse_whitespace, column_names, image_text, list_number,
                                          read_row)
-from reader.text.extract.plain import decode_text
+from reader.text.extract.plain import check_text_size, decode_text
 
 # Their content is never read aloud. rt/rp are ruby readings, which would double the base text.
 SKIP_ELEMENTS = frozenset(
@@ -69,6 +71,11 @@ class _Figure:
     bare_image: bool = False  # it holds an image without any description
 
 
+# Open block elements kept track of, at most: a page nested deeper (200,000 <div>s) gets no more levels,
+# so each tag costs the same however deep the file goes.
+MAX_OPEN_BLOCKS = 512
+
+
 class _BlockParser(HTMLParser):
     def __init__(self, chapter: str | None) -> None:
         super().__init__(convert_charrefs=True)
@@ -79,6 +86,7 @@ class _BlockParser(HTMLParser):
         self._in_title = False
         self._buffer: list[str] = []
         self._blocks_open: list[str] = []  # open block-level elements, innermost last
+        self._open_count: collections.Counter[str] = collections.Counter()  # how many of each are open
         self._skip_open: list[str] = []  # open elements whose content is skipped
         self._pre_depth = 0
         self._links_open = 0  # 1 while an <a href> is open around the text being collected
@@ -105,7 +113,8 @@ class _BlockParser(HTMLParser):
             return
         hidden = any(name == "hidden" or (name == "aria-hidden" and value == "true") for name, value in attrs)
         if self._skip_open or tag in SKIP_ELEMENTS or hidden:
-            self._skip_open.append(tag)
+            if len(self._skip_open) < MAX_OPEN_BLOCKS:
+                self._skip_open.append(tag)
             return
         # Links do not nest (HTML forbids it): an <a> inside one is part of it, so a page of a million
         # unclosed <a> costs nothing at each block.
@@ -115,8 +124,11 @@ class _BlockParser(HTMLParser):
             self._links_open = 1
         if tag in BLOCK_ELEMENTS:
             self._flush()
+            if len(self._blocks_open) >= MAX_OPEN_BLOCKS:
+                return  # nested deeper than any real page: a boundary, no new level (bounded work per tag)
             self._opened(tag, dict(attrs))
             self._blocks_open.append(tag)
+            self._open_count[tag] += 1
             if tag == "pre":
                 self._pre_depth += 1
 
@@ -183,7 +195,9 @@ class _BlockParser(HTMLParser):
         """End the open block elements from `index` on, innermost first."""
         while len(self._blocks_open) > index:
             self._closed(self._blocks_open[-1])
-            if self._blocks_open.pop() == "pre":
+            tag = self._blocks_open.pop()
+            self._open_count[tag] -= 1
+            if tag == "pre":
                 self._pre_depth -= 1
 
     def _image(self, attrs: list[tuple[str, str | None]]) -> None:
@@ -225,7 +239,7 @@ class _BlockParser(HTMLParser):
             self._name_bare_link()
             self._buffer.append(LINK_CLOSE)
             self._links_open = 0
-        if tag in BLOCK_ELEMENTS and tag in self._blocks_open:
+        if tag in BLOCK_ELEMENTS and self._open_count[tag]:
             self._flush()
             self._close_to(_last_index(self._blocks_open, tag))
 
@@ -334,7 +348,10 @@ def _ordered_list(attrs: dict[str, str | None]) -> _List:
 
 
 def _last_index(items: list[str], value: str) -> int:
-    return len(items) - 1 - items[::-1].index(value)
+    for index in range(len(items) - 1, -1, -1):
+        if items[index] == value:
+            return index
+    raise ValueError(value)
 
 
 def html_to_blocks(markup: str, *, chapter: str | None = None) -> tuple[list[RawBlock], str | None]:
@@ -377,6 +394,7 @@ def decode_markup(data: bytes, *, name: str) -> tuple[str, str]:
 
 
 def extract_html(data: bytes, *, name: str) -> Extracted:
+    check_text_size(len(data), name=name)
     markup, encoding = decode_markup(data, name=name)
     blocks, title = html_to_blocks(markup)
     if title is None:

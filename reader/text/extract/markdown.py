@@ -7,9 +7,12 @@ import html as html_entities
 import re
 
 from reader.text.document import IMAGE_CLOSE, IMAGE_OPEN, LINK_CLOSE, LINK_OPEN, BlockKind, RawBlock, strip_marks, take_spans
-from reader.text.extract._common import Extracted, column_names, image_text, join_lines, read_row
-from reader.text.extract.plain import decode_text
+from reader.text.extract._common import Extracted, column_names, image_text, join_lines, read_row, squeeze
+from reader.text.extract.plain import check_text_size, decode_text
 
+# Inline spans (emphasis, links, code) longer than this are not looked for: every inline pattern is then
+# linear in the line, whatever a hostile file nests ("[[[[...", "****...").
+_SPAN = 1000
 _ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _THEMATIC_BREAK = re.compile(r"^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
@@ -18,24 +21,24 @@ _LIST_ITEM = re.compile(r"^([ \t]*)(?:[-*+]|(\d{1,9})([.)]))(?:[ \t]+(.*)|[ \t]*
 _TASK_BOX = re.compile(r"^\[[ xX]\][ \t]+")
 _TABLE_DELIMITER = re.compile(r"^ {0,3}\|?[ \t]*:?-+:?[ \t]*(\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$")
 _LINK_DEFINITION = re.compile(r"^ {0,3}\[[^\]]+\]:[ \t]*\S+")
-_BLOCKQUOTE = re.compile(r"^ {0,3}>[ \t]?")
+_BLOCKQUOTE = re.compile(r"^(?: {0,3}>[ \t]?)+")  # all the levels at once: ">>>>" is linear
 _HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 # YAML front matter is only looked for in the first lines of the file.
 FRONT_MATTER_MAX_LINES = 100
 
 # Inline markup, applied in this order.
-_CODE_SPAN = re.compile(r"(`+)(.+?)\1")
+_CODE_SPAN = re.compile(rf"(`{{1,{_SPAN}}})(.{{1,{_SPAN}}}?)\1")
 _ESCAPE = re.compile(r"\\([!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])")
-_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)|!\[([^\]]*)\]\[[^\]]*\]")
-_LINK = re.compile(r"\[([^\]]+)\]\((?:[^()]|\([^)]*\))*\)|\[([^\]]+)\]\[[^\]]*\]")
+_IMAGE = re.compile(rf"!\[([^\][]{{0,{_SPAN}}})\]\([^)]{{0,{_SPAN}}}\)|!\[([^\][]{{0,{_SPAN}}})\]\[[^\]]{{0,{_SPAN}}}\]")
+_LINK = re.compile(rf"\[([^\][]{{1,{_SPAN}}})\]\((?:[^()]|\([^)]{{0,{_SPAN}}}\)){{0,{_SPAN}}}\)|\[([^\][]{{1,{_SPAN}}})\]\[[^\]]{{0,{_SPAN}}}\]")
 _FOOTNOTE_REF = re.compile(r"\[\^[^\]]+\]")
 _AUTOLINK = re.compile(r"<((?:https?|ftp|mailto):[^>\s]+|[^@>\s]+@[^@>\s]+\.[^@>\s]+)>")
 _HTML_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 _HTML_TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>")
-_STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
-_EMPHASIS_STAR = re.compile(r"\*(?=[^\s*])(.+?)(?<=[^\s*])\*")
-_EMPHASIS_UNDERSCORE = re.compile(r"(?<![\w\\])_(?=[^\s_])(.+?)(?<=[^\s_])_(?!\w)")
-_STRIKE = re.compile(r"~~(?=\S)(.+?)(?<=\S)~~")
+_STRONG = re.compile(rf"(\*\*|__)(?=\S)(.{{1,{_SPAN}}}?)(?<=\S)\1")
+_EMPHASIS_STAR = re.compile(rf"\*(?=[^\s*])(.{{1,{_SPAN}}}?)(?<=[^\s*])\*")
+_EMPHASIS_UNDERSCORE = re.compile(rf"(?<![\w\\])_(?=[^\s_])(.{{1,{_SPAN}}}?)(?<=[^\s_])_(?!\w)")
+_STRIKE = re.compile(rf"~~(?=\S)(.{{1,{_SPAN}}}?)(?<=\S)~~")
 _PROTECTED = re.compile("\ue000(\\d+)\ue001")
 
 
@@ -75,7 +78,7 @@ def strip_inline(text: str, *, marks: bool = False) -> str:
     text = _EMPHASIS_UNDERSCORE.sub(r"\1", text)
     text = html_entities.unescape(text)
     text = _PROTECTED.sub(lambda m: protected[int(m.group(1))], text)
-    return " ".join(text.split())
+    return squeeze(text)
 
 
 def _split_row(line: str) -> list[str]:
@@ -172,8 +175,8 @@ def markdown_to_blocks(source: str) -> list[RawBlock]:
     index = 0
     while index < len(lines):
         line = lines[index]
-        while _BLOCKQUOTE.match(line):  # quotes are read like the text they hold
-            line = _BLOCKQUOTE.sub("", line, count=1)
+        if quote := _BLOCKQUOTE.match(line):  # quotes are read like the text they hold
+            line = line[quote.end():]
         index += 1
 
         if not line.strip():
@@ -234,6 +237,7 @@ def markdown_to_blocks(source: str) -> list[RawBlock]:
 
 
 def extract_markdown(data: bytes, *, name: str) -> Extracted:
+    check_text_size(len(data), name=name)
     text, encoding = decode_text(data, name=name)
     blocks = markdown_to_blocks(text)
     headings = [b for b in blocks if b.kind is BlockKind.HEADING]

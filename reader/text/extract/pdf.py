@@ -748,6 +748,13 @@ def _metadata_title(reader) -> str | None:
     return title or None
 
 
+# A PDF is read up to this many pages (a 1,000-page book reads in linear time; see bench_hostile), and a
+# page whose drawing instructions are larger than this is not read: a page of text is tens of kilobytes,
+# while a hostile one (200,000 text operators) costs pypdf seconds a megabyte.
+MAX_PAGES = 5000
+MAX_PAGE_CONTENT_BYTES = 1 << 20
+
+
 def extract_pdf(data: bytes, *, name: str, password: str | None = None) -> Extracted:
     from pypdf import PdfReader
     from pypdf.errors import DependencyError
@@ -772,19 +779,60 @@ def extract_pdf(data: bytes, *, name: str, password: str | None = None) -> Extra
         title = _metadata_title(reader)
         read: list[tuple[list, str]] = []
         failed = 0
-        for number, page in enumerate(pages, start=1):
+        notes: list[str] = []
+        seen: set[tuple[int, int]] = set()
+        repeated: list[int] = []
+        crowded: list[int] = []
+        for number, page in enumerate(pages[:MAX_PAGES], start=1):
+            ref = page.indirect_reference
+            key = (ref.idnum, ref.generation) if ref is not None else None
+            if key is not None and key in seen:  # the page tree names one page again: read it once
+                repeated.append(number)
+                read.append(([], ""))
+                continue
+            if key is not None:
+                seen.add(key)
             try:
+                if _content_bytes(page) > MAX_PAGE_CONTENT_BYTES:
+                    crowded.append(number)
+                    read.append(([], ""))
+                    continue
                 read.append(_read_page(page))
             except Exception:  # one broken page should not hide the others
                 log.debug("pypdf could not read page %d of %s", number, name, exc_info=True)
                 failed += 1
                 read.append(([], ""))
+    if crowded:
+        notes.append(f"{_pages_said(crowded)} of this document {'was' if len(crowded) == 1 else 'were'} not read: "
+                     f"{'it draws' if len(crowded) == 1 else 'they draw'} more than "
+                     f"{MAX_PAGE_CONTENT_BYTES >> 20} MB of instructions, which no page of text needs.")
+    if len(repeated) > 1:
+        notes.append(f"The document names {len(repeated)} pages that repeat an earlier page; each is read once.")
+    if len(pages) > MAX_PAGES:
+        notes.append(f"Pages {MAX_PAGES + 1} to {len(pages)} were not read: the reader reads at most "
+                     f"{MAX_PAGES} pages of a PDF; split it to read the rest.")
     page_text = [page_lines(pieces, plain) for pieces, plain in read]
 
     if not pages:
         raise ExtractError(f"{name} has no pages; there is nothing to read.")
     if not any(page_text):
-        if failed == len(pages):
+        if failed == len(read):
             raise _damaged(name)
-        raise ExtractError(SCAN_MESSAGE.format(name=name))
-    return Extracted(lines_to_blocks(page_text), title=title)
+        if not notes:
+            raise ExtractError(SCAN_MESSAGE.format(name=name))
+    blocks = lines_to_blocks(page_text) if any(page_text) else []
+    return Extracted(blocks + [RawBlock(BlockKind.PARAGRAPH, note) for note in notes], title=title)
+
+
+def _content_bytes(page) -> int:
+    """The size of a page's drawing instructions, decoded (pypdf caps what a compressed stream may unpack to)."""
+    contents = page.get_contents()
+    return len(contents.get_data()) if contents is not None else 0
+
+
+def _pages_said(numbers: list[int]) -> str:
+    if len(numbers) == 1:
+        return f"Page {numbers[0]}"
+    if len(numbers) <= 5:
+        return "Pages " + ", ".join(map(str, numbers[:-1])) + f" and {numbers[-1]}"
+    return f"{len(numbers)} pages (the first is page {numbers[0]})"

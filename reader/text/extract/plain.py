@@ -10,7 +10,7 @@ from functools import lru_cache
 
 from reader.errors import InputError
 from reader.text.document import BlockKind, RawBlock
-from reader.text.extract._common import Extracted, is_cjk, join_lines
+from reader.text.extract._common import Extracted, is_cjk, join_lines, squeeze
 
 BOMS = (  # UTF-32 first: its little-endian BOM starts with the UTF-16 one
     (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -337,7 +337,7 @@ def _paragraph_lines(text: str) -> list[list[str]]:
     paragraphs: list[list[str]] = []
     current: list[str] = []
     for raw in text.replace("\f", "\n\n").split("\n"):
-        line = " ".join(raw.split())
+        line = squeeze(raw)
         if line:
             current.append(line)
         elif current:
@@ -402,6 +402,18 @@ def _bullet_items(lines: list[str]) -> list[RawBlock]:
     return [RawBlock(BlockKind.LIST_ITEM, join_lines(item)) for item in items]
 
 
+# The most text the reader opens at once: thousands of pages (a long novel is 1-3 MB). Beyond it every
+# step (splitting, the map for highlighting) grows with the size, for no reader's benefit.
+MAX_TEXT_BYTES = 32 << 20
+
+
+def check_text_size(size: int, *, name: str) -> None:
+    if size > MAX_TEXT_BYTES:
+        raise InputError(f"{name} is {size / (1 << 20):.0f} MB of text, more than the reader opens at once "
+                         f"({MAX_TEXT_BYTES >> 20} MB); split it into smaller files (for example `split -C 30M`).")
+
+
 def extract_text(data: bytes, *, name: str) -> Extracted:
+    check_text_size(len(data), name=name)
     text, encoding = decode_text(data, name=name)
     return Extracted(text_to_blocks(text), encoding=encoding)
