@@ -1,4 +1,4 @@
-"""The `vault` subcommand (init, passwd, lock, check, export, import) and passphrase input. Each command
+"""The `vault` subcommand (init, passwd, rekey, lock, check, export, import) and passphrase input. Each command
 unlocks the vault for its own run only; with no agent and no cached key, `vault lock` has nothing to remove."""
 
 from __future__ import annotations
@@ -91,9 +91,24 @@ def register(subparsers: Any) -> dict[str, Handler]:
     sub = p.add_subparsers(dest="vault_command", metavar="ACTION", required=True)
     c = sub.add_parser("init", help="create an empty vault (asks for a new passphrase twice)")
     add_passphrase_option(c)
-    c = sub.add_parser("passwd", help="change the passphrase (the records are not re-encrypted)")
+    c = sub.add_parser(
+        "passwd", help="change the passphrase (the data key stays: an old copy of `header` still opens the "
+                       "vault with the old passphrase; --rekey changes the key too)",
+        description="Change the passphrase: the data key is wrapped again under the new one, and no record is "
+                    "rewritten, so a copy of the old `header` file, with the old passphrase, still opens every "
+                    "record, written before or after. With --rekey the data key and every group and record key "
+                    "are new and every record is re-encrypted (as `reader vault rekey` does).")
     add_passphrase_option(c)
     c.add_argument("--new-passphrase-file", metavar="PATH", help="read the new passphrase from PATH's first line")
+    c.add_argument("--rekey", action="store_true",
+                   help="also make a new data key and re-encrypt every record with it (takes longer)")
+    c = sub.add_parser(
+        "rekey", help="make a new data key and re-encrypt every record with it (the passphrase stays)",
+        description="Make a new data key and new group and record keys, and re-encrypt every record with them, "
+                    "keeping the passphrase. Afterwards a copy of the old `header` file (and an old passphrase) "
+                    "opens nothing written since, nor the re-encrypted records; `reader vault passwd` alone "
+                    "changes only the passphrase, not the key. A crash leaves the old vault or the new one.")
+    add_passphrase_option(c)
     c = sub.add_parser("lock", help="confirm that nothing stays unlocked")
     add_passphrase_option(c)  # accepted so scripts can pass it to every vault command; lock needs none
     c = sub.add_parser("check", help="read every record and report damaged ones and leftover files")
@@ -119,8 +134,8 @@ def register(subparsers: Any) -> dict[str, Handler]:
 
 
 def cmd_vault(args: argparse.Namespace, settings: Settings) -> int:
-    handlers = {"init": _init, "passwd": _passwd, "lock": _lock, "check": _check, "export": _export,
-                "import": _import}
+    handlers = {"init": _init, "passwd": _passwd, "rekey": _rekey, "lock": _lock, "check": _check,
+                "export": _export, "import": _import}
     return handlers[args.vault_command](args, settings)
 
 
@@ -153,10 +168,33 @@ def _passwd(args: argparse.Namespace, settings: Settings) -> int:
     with vault:
         new = read_passphrase(args, confirm=True, file_option="new_passphrase_file", env=None,
                               prompt="New vault passphrase: ")
-        vault.change_passphrase(old, new)
-    print("Changed the vault passphrase; the old one no longer opens this vault. The data key stayed the "
-          "same (no record was re-encrypted), so a copy of the old `header` made before still opens the "
-          "records with the old passphrase: delete such copies.")
+        if args.rekey:
+            count = vault.rekey(old, new_passphrase=new, progress=_print_progress)
+        else:
+            vault.change_passphrase(old, new)
+    if args.rekey:
+        print(f"Changed the vault passphrase and its data key and re-encrypted {count} records; neither the old "
+              "passphrase nor a copy of the old `header` opens anything in the vault now (a copy of the whole old "
+              "folder still opens what it held then).")
+    else:
+        print("Changed the vault passphrase; the old one no longer opens this vault. The data key stayed the "
+              "same (no record was re-encrypted), so a copy of the old `header` made before still opens the "
+              "records with the old passphrase: delete such copies, or run `reader vault rekey`.")
+    return 0
+
+
+def _print_progress(done: int, total: int) -> None:
+    if done < total:
+        print(f"Re-encrypting {done + 1} of {total} records", flush=True)
+
+
+def _rekey(args: argparse.Namespace, settings: Settings) -> int:
+    vault, passphrase = _open(args, settings)
+    with vault:
+        count = vault.rekey(passphrase, progress=_print_progress)
+    print(f"Made a new data key and re-encrypted {count} records with it (the passphrase is the same); a copy of "
+          "the old `header` opens nothing in the vault now, but a copy of the whole old folder still opens what "
+          "it held then.")
     return 0
 
 

@@ -65,6 +65,9 @@ HEADER_FILE = "header"
 INDEX_FILE = "index"
 RECORDS_DIR = "records"
 LOCK_FILE = "lock"
+# A re-key's commit point: the new header (KEY_HEADER_BYTES) followed by the new sealed index, in one file
+# renamed into place once every record is re-encrypted; `_finish_rekey` installs both from it.
+REKEY_FILE = "rekey"
 RECORD_SUFFIX = ".rec"
 TEMP_SUFFIX = ".tmp"  # reader.fileio.write_atomic's and _AtomicWriter's temp files: ".NAME.XXXX.tmp"
 # check(repair=True) leaves alone leftovers touched this recently: another process may be writing them.
@@ -81,6 +84,9 @@ RESTORE_HEADER = ("put back the file `header` from a backup copy of the vault fo
                   "init` and `reader vault import` your latest export into it.")
 INDEX_DAMAGED = ("The vault index is damaged or was tampered with; no record can be found without it, "
                  "so restore the vault from a backup (`reader vault import` into a new vault).")
+REKEYED_MEANWHILE = "The vault was re-keyed while the records were being written; nothing was saved, try again."
+REKEYED_ELSEWHERE = ("The vault's index no longer opens with the key this program holds: another program "
+                     "re-keyed the vault (`reader vault rekey`) or the index was damaged; unlock it again.")
 INDEX_MISSING = ("The vault index is missing; restore the vault from a backup "
                  "(`reader vault import` into a new vault).")
 
@@ -256,6 +262,53 @@ def _has_vault_files(folder: Path) -> bool:
     """Whether `folder` holds anything of a vault besides its header (an index, a record file)."""
     records_dir = folder / RECORDS_DIR
     return (folder / INDEX_FILE).exists() or (records_dir.is_dir() and any(records_dir.iterdir()))
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """The writers' exclusive lock across processes: flock on the empty file `lock` in the vault folder."""
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): one process at a time is the user's to ensure
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the flock
+
+
+def _install_rekey(folder: Path) -> None:
+    """Put the header and index of a committed re-key in place, then drop its file. Call under the lock.
+
+    Idempotent: a crash anywhere in here leaves the re-key file, and the next open installs it again."""
+    path = folder / REKEY_FILE
+    with _writing(path):
+        data = path.read_bytes()
+    head, index = data[:records.KEY_HEADER_BYTES], data[records.KEY_HEADER_BYTES:]
+    try:
+        KeyHeader.parse(head, file_type=FILE_VAULT_HEADER)
+        records.StreamHeader.parse(index[:records.STREAM_HEADER_BYTES], file_type=FILE_INDEX)
+    except (DamagedData, KdfTooCostly, VaultTooNew):
+        raise VaultDamaged(f"The file {path} of an interrupted re-key is damaged; {RESTORE_HEADER}") from None
+    _write_file(folder / INDEX_FILE, index)
+    _write_file(folder / HEADER_FILE, head)
+    with _writing(path):
+        path.unlink()
+        _fsync_dir(folder)
+
+
+def _finish_rekey(folder: Path) -> None:
+    """A re-key that was committed (its file renamed into place) but not installed: install it now."""
+    if not (folder / REKEY_FILE).exists():
+        return
+    with _folder_lock(folder):
+        if (folder / REKEY_FILE).exists():  # not finished by another process meanwhile
+            _install_rekey(folder)
+            log.info("finished an interrupted re-key of the vault in %s", folder)
 
 
 def _new_key_header(file_type: int, passphrase: str, key: SecretKey, params: KdfParams,
@@ -436,6 +489,7 @@ class Vault:
         self._index_stamp: tuple | None = None
         self._mutex = threading.RLock()
         self._last_used = time.monotonic()
+        self._generation = 0  # of the data key: +1 at each re-key
 
     # --- creating and opening -------------------------------------------------------------------------
 
@@ -485,8 +539,10 @@ class Vault:
     def open(cls, folder: Path | str, passphrase: str) -> "Vault":
         """Unlock the vault in `folder`: VaultMissing, WrongPassphrase, VaultTooNew or VaultDamaged if not."""
         folder = Path(folder)
+        passphrase = _check_passphrase(passphrase)
+        _finish_rekey(folder)
         header = _read_header(folder)
-        data_key = _unwrap_header(header, _check_passphrase(passphrase))
+        data_key = _unwrap_header(header, passphrase)
         vault = cls(folder, header, data_key)
         try:
             with vault._mutex:
@@ -508,19 +564,8 @@ class Vault:
     @contextlib.contextmanager
     def _file_lock(self) -> Iterator[None]:
         """Exclusive across processes (flock on the empty lock file), and across threads (the mutex)."""
-        with self._mutex:
-            try:
-                import fcntl
-            except ImportError:  # no flock (Windows): one process at a time is the user's to ensure
-                yield
-                return
-            self.folder.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                yield
-            finally:
-                os.close(fd)  # closing releases the flock
+        with self._mutex, _folder_lock(self.folder):
+            yield
 
     def _require_unlocked(self) -> None:
         if self._data_key.wiped:
@@ -548,10 +593,22 @@ class Vault:
                                                     file_type=FILE_INDEX))
                 index = records.parse_index(data, vault_id=self._vault_id)
             except DamagedData:
+                if self._rekeyed_elsewhere():
+                    self.lock()
+                    raise VaultLocked(REKEYED_ELSEWHERE) from None
                 raise VaultDamaged(INDEX_DAMAGED) from None
             except VaultTooNew:
                 raise VaultTooNew() from None
         return index, (st.st_ino, st.st_size, st.st_mtime_ns)
+
+    def _rekeyed_elsewhere(self) -> bool:
+        """Whether the header changed since this vault was opened (`passwd` or `rekey` by another program)."""
+        if (self.folder / REKEY_FILE).exists():
+            return True
+        try:
+            return (self.folder / HEADER_FILE).read_bytes() != self._header.to_bytes()
+        except OSError:
+            return False
 
     def _set_index(self, index: Index, stamp: tuple | None) -> None:
         self._index, self._index_stamp = index, stamp
@@ -567,11 +624,12 @@ class Vault:
             self._set_index(index, stamp)
         return index
 
+    def _seal_index(self, index: Index, data_key: SecretKey) -> bytes:
+        return b"".join(records.seal_stream(data_key, _index_context(self._vault_id), [index.to_bytes()],
+                                            file_type=FILE_INDEX))
+
     def _write_index(self, index: Index) -> None:
-        data = index.to_bytes()
-        sealed = b"".join(records.seal_stream(self._data_key, _index_context(self._vault_id), [data],
-                                              file_type=FILE_INDEX))
-        _write_file(self.folder / INDEX_FILE, sealed)
+        _write_file(self.folder / INDEX_FILE, self._seal_index(index, self._data_key))
 
     def _commit(self, change: Callable[[Index], T]) -> T:
         """Apply `change` to a freshly read index and write it atomically, all under the writer lock."""
@@ -769,12 +827,12 @@ class Vault:
         any that exist are leftovers of a crash. They go at once, because an old index holds the keys of
         groups deleted since: leaving it would undo crypto-shredding."""
         for path in self.folder.glob(".*" + TEMP_SUFFIX):
-            if path.name.startswith((f".{INDEX_FILE}.", f".{HEADER_FILE}.")):
+            if path.name.startswith((f".{INDEX_FILE}.", f".{HEADER_FILE}.", f".{REKEY_FILE}.")):
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
 
     def _leftovers(self, referenced: set[str]) -> Iterator[tuple[Path, str]]:
-        expected = {HEADER_FILE, INDEX_FILE, RECORDS_DIR, LOCK_FILE}
+        expected = {HEADER_FILE, INDEX_FILE, RECORDS_DIR, LOCK_FILE, REKEY_FILE}
         for folder, known in ((self.folder, expected), (self.folder / RECORDS_DIR, set())):
             if not folder.is_dir():
                 continue
@@ -800,20 +858,123 @@ class Vault:
         self.touch()
         with self._file_lock():
             self._require_unlocked()
-            header = _read_header(self.folder)
-            if header.vault_id != self._vault_id:
-                raise VaultDamaged(f"The vault header in {self.folder} belongs to another vault.")
-            current = _unwrap_header(header, old)
-            try:
-                if not current.equals(self._data_key):
-                    raise WrongPassphrase()
-            finally:
-                current.wipe()
+            self._check_current_passphrase(old)
             new_header = _new_key_header(FILE_VAULT_HEADER, new, self._data_key, kdf_params or new_vault_params(),
                                          self._vault_id)
             _write_file(self.folder / HEADER_FILE, new_header.to_bytes())
             self._header = new_header
         log.info("changed the vault passphrase")
+
+    def _check_current_passphrase(self, passphrase: str) -> None:
+        """WrongPassphrase unless `passphrase` unwraps, from the header on disk, the data key we hold."""
+        header = _read_header(self.folder)
+        if header.vault_id != self._vault_id:
+            raise VaultDamaged(f"The vault header in {self.folder} belongs to another vault.")
+        current = _unwrap_header(header, passphrase)
+        try:
+            if not current.equals(self._data_key):
+                raise WrongPassphrase()
+        finally:
+            current.wipe()
+
+    def rekey(self, passphrase: str, *, new_passphrase: str | None = None, kdf_params: KdfParams | None = None,
+              progress: Callable[[int, int], None] | None = None) -> int:
+        """A new data key, new group and record keys, and every record re-encrypted with them; returns the
+        number of records. Unlike `change_passphrase`, a copy of the old header (with the old passphrase)
+        then opens nothing written from now on, nor the new files of the old records.
+
+        `passphrase` is the current one; the new header wraps the new key under `new_passphrase` (or the
+        same passphrase, fresh salt). `progress(done, total)` is called before each record. Crash-safe:
+        the new records are written beside the old ones under new names, then one rename of the file
+        `rekey` (new header + new index) is the commit point; before it the old vault is whole, after it
+        the next open installs the new header and index if this did not get to. Old files go last.
+        A record that cannot be read stops the re-key with nothing changed (it would otherwise be lost).
+        """
+        passphrase = _check_passphrase(passphrase)
+        target = passphrase if new_passphrase is None else _check_new_passphrase(new_passphrase)
+        self.touch()
+        with self._file_lock():
+            self._require_unlocked()
+            self._check_current_passphrase(passphrase)
+            self._remove_stale_index_temps()
+            old_index, stamp = self._load_index()
+            self._set_index(old_index, stamp)
+            data_key = SecretKey.generate()
+            new_keys: dict[str, SecretKey] = {}
+            new_index = Index(vault_id=self._vault_id)
+            written: list[str] = []
+
+            def new_key() -> tuple[str, SecretKey]:
+                key, key_id = SecretKey.generate(), records.new_id()
+                self._in_flight.add(key)
+                new_keys[key_id] = key
+                new_index.keys[key_id] = wrap_key(data_key, key, records.record_key_ad(self._vault_id, key_id))
+                return key_id, key
+
+            self._in_flight.add(data_key)
+            try:
+                for group in old_index.groups:  # groups without records too: they stay
+                    new_index.groups[group] = new_key()[0]
+                entries = sorted(old_index.records.values(), key=lambda e: (e.info.created, e.info.name, e.info.id))
+                for done, entry in enumerate(entries):
+                    if progress is not None:
+                        progress(done, len(entries))
+                    info = entry.info
+                    if info.group is None:
+                        key_id, key = new_key()
+                    else:
+                        key_id = new_index.groups[info.group]
+                        key = new_keys[key_id]
+                    file_id = records.new_id()
+                    written.append(file_id)
+                    ctx = StreamContext(vault_id=self._vault_id, record_id=info.id, kind=info.kind, file_id=file_id)
+                    try:
+                        with self.open_stream(info.id) as stream:
+                            _write_stream(self._record_path(file_id),
+                                          records.seal_stream(key, ctx, stream, file_type=FILE_RECORD))
+                    except (RecordDamaged, VaultTooNew):
+                        raise RecordDamaged(
+                            f"{describe(info)} cannot be read, so nothing was re-keyed (the vault is as it was); "
+                            "delete that record or restore it from a backup, then re-key again.",
+                            record_id=info.id, name=info.name) from None
+                    new_index.records[info.id] = IndexEntry(info=info, file_id=file_id, key_id=key_id)
+                if progress is not None:
+                    progress(len(entries), len(entries))
+                new_header = _new_key_header(FILE_VAULT_HEADER, target, data_key,
+                                             kdf_params or new_vault_params(), self._vault_id)
+                # The commit point: before this rename the old header and index are untouched.
+                _write_file(self.folder / REKEY_FILE, new_header.to_bytes() + self._seal_index(new_index, data_key))
+            except BaseException:
+                self._remove_files(written)
+                for key in (data_key, *new_keys.values()):
+                    key.wipe()
+                    self._in_flight.discard(key)
+                raise
+            for key in (data_key, *new_keys.values()):
+                self._in_flight.discard(key)
+            self._generation += 1  # transactions begun with the old key must not commit into the new index
+            try:
+                _install_rekey(self.folder)
+            except VaultError:
+                for key in (data_key, *new_keys.values()):
+                    key.wipe()
+                self.lock()
+                raise VaultWriteError("The vault was re-keyed, but its new header and index could not be put in "
+                                      "place; they are in the file `rekey`, which the next unlock installs.") from None
+            old_key = self._data_key
+            if old_key.wiped:  # locked meanwhile: the vault on disk is re-keyed, this object stays locked
+                for key in (data_key, *new_keys.values()):
+                    key.wipe()
+            else:
+                self._data_key, self._header = data_key, new_header
+                for key in self._keys.values():
+                    key.wipe()
+                self._keys = dict(new_keys)
+                self._set_index(new_index, self._stamp())
+                old_key.wipe()
+        self._remove_files(e.file_id for e in old_index.records.values())
+        log.info("re-keyed the vault: %d records re-encrypted", len(entries))
+        return len(entries)
 
     @property
     def locked(self) -> bool:
@@ -828,7 +989,8 @@ class Vault:
         """
         self._data_key.wipe()  # first, and without waiting: from here on nothing new can be unwrapped
         self._wipe_keys()
-        with self._mutex:  # again, in case a thread was storing a key it unwrapped just before
+        with self._mutex:  # again, in case a thread was storing a key it unwrapped (or re-keying) just before
+            self._data_key.wipe()
             self._wipe_keys()
             self._index = None
             self._index_stamp = None
@@ -926,6 +1088,7 @@ class Vault:
         damaged = BackupError(f"The backup {path.name} is damaged or was tampered with; nothing was imported.")
         written: list[str] = []
         new_keys: list[SecretKey] = []
+        generation = self._generation
         try:
             with handle:
                 try:
@@ -947,7 +1110,7 @@ class Vault:
                 except (DamagedData, VaultTooNew):
                     raise damaged from None
             _decide_import(plans, check, decide)
-            report, old_files = self._commit(lambda index: self._merge(index, plans))
+            report, old_files = self._commit(lambda index: self._merge(index, plans, generation))
             self._remove_files(p.file_id for p in plans if p.file_id and p.action not in ("added", "replaced"))
         except BaseException:
             self._remove_files(written)
@@ -1033,8 +1196,11 @@ class Vault:
                 data=None if small is None else bytes(small), sha256=digest.hexdigest(),
                 local_sha256=tuple(self._local_sha256(e) for e in local)))
 
-    def _merge(self, index: Index, plans: list["_ImportPlan"]) -> tuple[ImportReport, list[str]]:
+    def _merge(self, index: Index, plans: list["_ImportPlan"], generation: int) -> tuple[ImportReport, list[str]]:
         """Put the records chosen into a fresh index; if another writer changed what a plan relied on, stop."""
+        if generation != self._generation:
+            raise BackupError("The vault was re-keyed while the backup was being imported; nothing was imported, "
+                              "run the import again.")
         changed = BackupError("The vault changed while the backup was being imported; nothing was imported, "
                               "run the import again.")
         result: dict[str, list[RecordInfo]] = {"added": [], "replaced": [], "kept": [], "skipped": []}
@@ -1173,6 +1339,7 @@ class Transaction:
         self._new_groups: dict[str, tuple[str, SecretKey, bytes]] = {}
         self._group_keys: dict[str, tuple[str, SecretKey]] = {}  # groups already in the index
         self._open = True
+        self._generation = vault._generation  # keys are wrapped with this data key
         self.committed: list[RecordInfo] = []
 
     def __enter__(self) -> "Transaction":
@@ -1291,6 +1458,8 @@ class Transaction:
         pending = list(self._pending.values())
 
         def add(index: Index) -> list[RecordInfo]:
+            if vault._generation != self._generation:
+                raise VaultError(REKEYED_MEANWHILE)
             for group, (key_id, _key, wrapped) in self._new_groups.items():
                 if group in index.groups:
                     raise GroupConflict(f"The group '{group}' was made by another writer meanwhile; "
