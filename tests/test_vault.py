@@ -405,7 +405,7 @@ def test_truncated_record_is_detected(vault):
     data = _blob(3 * SEG + 100)
     info, path = put_tracked(vault, "recording", "grandma-1", data)
     full = path.read_bytes()
-    assert len(full) == HEAD + 3 * SEG_ON_DISK + 100 + records.SEGMENT_OVERHEAD
+    assert len(full) == HEAD + 4 * SEG_ON_DISK  # padded: the data, zeros and its length fill 4 segments
     for cut in (HEAD + 3 * SEG_ON_DISK, HEAD + 2 * SEG_ON_DISK, HEAD + SEG_ON_DISK, len(full) - 1, HEAD, 0):
         path.write_bytes(full[:cut])
         with pytest.raises(RecordDamaged):
@@ -418,8 +418,9 @@ def test_truncated_record_is_detected(vault):
 
 
 def test_exact_multiple_truncated_at_boundary(vault):
-    """A record that is a whole number of segments: its last segment is full, and still flagged."""
-    info, path = put_tracked(vault, "recording", "r", _blob(2 * SEG))
+    """A record that is a whole number of segments (with its 8-byte length): its last segment is full, and
+    still flagged."""
+    info, path = put_tracked(vault, "recording", "r", _blob(2 * SEG - 8))
     full = path.read_bytes()
     assert len(full) == HEAD + 2 * SEG_ON_DISK
     path.write_bytes(full[:HEAD + SEG_ON_DISK])
@@ -574,7 +575,8 @@ def _decrypts_with_any_key(v: Vault, blob: bytes, info: records.RecordInfo, file
     ctx = records.StreamContext(vault_id=v._vault_id, record_id=info.id, kind=info.kind, file_id=file_id)
     for key in keys:
         try:
-            b"".join(records.open_stream(key, ctx, io.BytesIO(blob), file_type=records.FILE_RECORD))
+            b"".join(records.open_stream(key, ctx, io.BytesIO(blob), file_type=records.FILE_RECORD,
+                                         expected_size=info.size))  # a padded record needs its size
             return True
         except DamagedData:
             continue

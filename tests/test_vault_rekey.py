@@ -80,9 +80,16 @@ def test_after_a_rekey_the_old_header_and_passphrase_open_nothing_new(vault):
     for entry in index.records.values():
         ctx = StreamContext(vault_id=vault._vault_id, record_id=entry.info.id, kind=entry.info.kind,
                             file_id=entry.file_id)
+        def read(key):  # noqa: ANN001, ANN202
+            with open(vault._record_path(entry.file_id), "rb") as handle:
+                return b"".join(records.open_stream(key, ctx, handle, file_type=FILE_RECORD,
+                                                    expected_size=entry.info.size))
+
+        assert read(vault._record_key(index, entry.key_id)) == expected[(entry.info.kind, entry.info.name,
+                                                                         entry.info.group)]
         for key in old_record_keys:
-            with open(vault._record_path(entry.file_id), "rb") as handle, pytest.raises(DamagedData):
-                b"".join(records.open_stream(key, ctx, handle, file_type=FILE_RECORD))
+            with pytest.raises(DamagedData):
+                read(key)
     # The old files are gone: the folder holds exactly the new records.
     assert {p.stem for p in (folder / "records").iterdir()} == {e.file_id for e in index.records.values()}
 

@@ -1,4 +1,4 @@
-"""The vault's on-disk formats: key headers, segmented sealed streams, the index and backup frames.
+"""The vault's on-disk formats: key headers, segmented sealed streams (records padded), the index and backup frames.
 Parsers treat bytes as hostile: lengths bounded, every field checked, any failure a VaultError."""
 
 from __future__ import annotations
@@ -19,8 +19,12 @@ from reader.vault.crypto import KdfParams, SecretKey
 from reader.vault.errors import DamagedData, InvalidRecord, VaultError, VaultTooNew
 
 MAGIC = b"RVLT"
-# Bumped when a reader of this version could no longer read what a newer one writes.
-FORMAT_VERSION = 1
+# Bumped when a reader of this version could no longer read what a newer one writes. Version 2: record
+# files are padded (PADDED_VERSION); key headers, the index and backups are still written as version 1.
+FORMAT_VERSION = 2
+PADDED_VERSION = 2
+WRITTEN_VERSION = 1  # of key headers, the index and backups: unchanged, so an older reader still opens the
+                     # vault, and says of each padded record that a newer reader made it
 
 # The kind of a file, in its plaintext header (the record kind is never in plaintext: it goes into the
 # associated data only, so the folder does not say which files are recordings).
@@ -40,6 +44,17 @@ SEGMENT_BYTES = 64 * 1024
 MIN_SEGMENT_BYTES = 1024
 MAX_SEGMENT_BYTES = 1024 * 1024
 SEGMENT_OVERHEAD = crypto.NONCE_BYTES + crypto.TAG_BYTES
+
+# Padding, so a file's size does not give a clip's exact length (16 kHz 16-bit audio is 32 000 bytes a
+# second). A record's plaintext is sealed as data || zeros || u64 length of the data, and that whole is
+# padded_size(len(data) + 8): a power of two from 256 bytes up to one segment (embeddings, presets and
+# consent records are told apart by size no better than that), then whole 64 KiB segments (every sealed
+# segment full: a recording's length is known to about 2 s) and, from 4 MiB on (about 2 minutes of such
+# audio), Padme's steps (Nikitin et al., "Reducing Metadata Leakage from Encrypted Files and Communication
+# with PURBs", PETS 2019): the size is rounded to its top log2(log2(size)) + 1 bits, at most 1/32 = 3.1 %
+# more, so a long recording's length is known to about 3 %.
+PAD_MIN_BYTES = 256
+PAD_LENGTH = struct.Struct(">Q")
 
 KNOWN_KINDS = ("recording", "embedding", "preset", "consent", "archive", "archive-meta")
 KIND_PATTERN = re.compile(r"[a-z-]{1,32}")
@@ -88,7 +103,7 @@ class KeyHeader:
     wrapped_key: bytes
 
     def _body(self) -> bytes:
-        return (_KEY_HEADER.pack(MAGIC, FORMAT_VERSION, self.file_type, KDF_ARGON2ID, self.kdf.memory_kib,
+        return (_KEY_HEADER.pack(MAGIC, WRITTEN_VERSION, self.file_type, KDF_ARGON2ID, self.kdf.memory_kib,
                                  self.kdf.iterations, self.kdf.lanes, ID_BYTES, crypto.SALT_BYTES,
                                  crypto.WRAPPED_KEY_BYTES, 0)
                 + self.vault_id + self.salt)
@@ -139,13 +154,52 @@ def record_key_ad(vault_id: bytes, key_id: str) -> bytes:
 # --- segmented sealed streams: records, the index, backups --------------------------------------------
 
 
+def padded_size(size: int, segment_bytes: int = SEGMENT_BYTES) -> int:
+    """The bucket `size` bytes (the data and its 8-byte length) are padded to: see PAD_MIN_BYTES."""
+    if size <= segment_bytes:
+        return max(PAD_MIN_BYTES, 1 << (size - 1).bit_length())
+    exponent = size.bit_length() - 1  # floor(log2(size))
+    step = max(segment_bytes, 1 << (exponent - exponent.bit_length()))  # Padme: 2^(E - floor(log2 E) - 1)
+    return -(-size // step) * step
+
+
+def stored_size(size: int, version: int, segment_bytes: int = SEGMENT_BYTES) -> int:
+    """Plaintext bytes sealed in a stream for `size` bytes of data: padded in version 2, as they are before."""
+    return padded_size(size + PAD_LENGTH.size, segment_bytes) if version >= PADDED_VERSION else size
+
+
+def _padded(chunks: Iterable[bytes], segment_bytes: int) -> Iterator[bytes]:
+    """The chunks, then the zeros and the length that make them a padded plaintext."""
+    size = 0
+    for chunk in chunks:
+        try:
+            view = memoryview(chunk).cast("B")
+        except TypeError:
+            raise InvalidRecord("Record data must be bytes (or a contiguous array).") from None
+        size += len(view)
+        yield view
+    zeros = padded_size(size + PAD_LENGTH.size, segment_bytes) - size - PAD_LENGTH.size
+    while zeros:
+        piece = min(zeros, segment_bytes)
+        yield bytes(piece)
+        zeros -= piece
+    yield PAD_LENGTH.pack(size)
+
+
+def check_padding(tail: bytes, size: int) -> None:
+    """The bytes after the data of a padded stream must be zeros and then the data's length."""
+    if tail[-PAD_LENGTH.size:] != PAD_LENGTH.pack(size) or tail[:-PAD_LENGTH.size].count(0) != len(tail) - 8:
+        raise DamagedData()
+
+
 @dataclass(frozen=True)
 class StreamHeader:
     file_type: int
     segment_bytes: int = SEGMENT_BYTES
+    version: int = 1
 
     def to_bytes(self) -> bytes:
-        return _STREAM_HEADER.pack(MAGIC, FORMAT_VERSION, self.file_type, CIPHER_AES256_GCM, self.segment_bytes,
+        return _STREAM_HEADER.pack(MAGIC, self.version, self.file_type, CIPHER_AES256_GCM, self.segment_bytes,
                                    crypto.NONCE_BYTES, crypto.TAG_BYTES, 0)
 
     @classmethod
@@ -153,12 +207,13 @@ class StreamHeader:
         _version_gate(data)
         if len(data) != STREAM_HEADER_BYTES:
             raise DamagedData()
-        _magic, _version, ftype, cipher, segment, nonce_len, tag_len, reserved = _STREAM_HEADER.unpack(data)
+        _magic, version, ftype, cipher, segment, nonce_len, tag_len, reserved = _STREAM_HEADER.unpack(data)
         if (ftype != file_type or cipher != CIPHER_AES256_GCM or nonce_len != crypto.NONCE_BYTES
                 or tag_len != crypto.TAG_BYTES or reserved != 0
-                or not MIN_SEGMENT_BYTES <= segment <= MAX_SEGMENT_BYTES):
+                or not MIN_SEGMENT_BYTES <= segment <= MAX_SEGMENT_BYTES
+                or (version >= PADDED_VERSION and ftype != FILE_RECORD)):  # only records are padded
             raise DamagedData()
-        return cls(file_type=ftype, segment_bytes=segment)
+        return cls(file_type=ftype, segment_bytes=segment, version=version)
 
 
 @dataclass(frozen=True)
@@ -189,13 +244,16 @@ def _segment_ad(prefix: bytes, index: int, last: bool) -> bytes:
 
 
 def seal_stream(key: SecretKey, ctx: StreamContext, chunks: Iterable[bytes], *, file_type: int,
-                segment_bytes: int = SEGMENT_BYTES) -> Iterator[bytes]:
+                segment_bytes: int = SEGMENT_BYTES, pad: bool = False) -> Iterator[bytes]:
     """The file's bytes: header, then each segment sealed with its index and a last flag in the AD.
 
     A segment is only sealed once more data is known to follow it, so the last one (which may be empty,
-    or full) always carries the flag and a file cut at a segment boundary fails to open.
+    or full) always carries the flag and a file cut at a segment boundary fails to open. With `pad` (record
+    files) the plaintext is padded to its bucket, its length inside, and the header says version 2.
     """
-    header = StreamHeader(file_type, segment_bytes).to_bytes()
+    header = StreamHeader(file_type, segment_bytes, PADDED_VERSION if pad else 1).to_bytes()
+    if pad:
+        chunks = _padded(chunks, segment_bytes)
     prefix = ctx.ad_prefix(header)
     yield header
     pending = bytearray()
@@ -215,6 +273,11 @@ def seal_stream(key: SecretKey, ctx: StreamContext, chunks: Iterable[bytes], *, 
     yield crypto.seal(key, pending, _segment_ad(prefix, index, True))
 
 
+def seal_record(key: SecretKey, ctx: StreamContext, chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """A record file's bytes: a padded sealed stream (what every record write uses)."""
+    return seal_stream(key, ctx, chunks, file_type=FILE_RECORD, pad=True)
+
+
 def open_stream(key: SecretKey, ctx: StreamContext, source: BinaryIO, *, file_type: int,
                 expected_size: int | None = None) -> Iterator[bytes]:
     """Plaintext segments of a sealed stream, each authenticated before it is yielded.
@@ -224,10 +287,15 @@ def open_stream(key: SecretKey, ctx: StreamContext, source: BinaryIO, *, file_ty
     """
     header = source.read(STREAM_HEADER_BYTES)
     parsed = StreamHeader.parse(header, file_type=file_type)
+    padded = parsed.version >= PADDED_VERSION
+    if padded and expected_size is None:  # the index always knows a record's size
+        raise DamagedData()
+    stored = None if expected_size is None else stored_size(expected_size, parsed.version, parsed.segment_bytes)
     prefix = ctx.ad_prefix(header)
     on_disk = parsed.segment_bytes + SEGMENT_OVERHEAD
     index = 0
     total = 0
+    tail = bytearray()  # of a padded stream: what follows the data (less than a segment and 8 bytes)
     current = source.read(on_disk)
     while True:
         if len(current) < SEGMENT_OVERHEAD:
@@ -235,15 +303,24 @@ def open_stream(key: SecretKey, ctx: StreamContext, source: BinaryIO, *, file_ty
         following = source.read(on_disk) if len(current) == on_disk else b""
         last = not following
         plaintext = crypto.open_sealed(key, current, _segment_ad(prefix, index, last))
+        start = total
         total += len(plaintext)
-        if expected_size is not None and total > expected_size:
+        if stored is not None and total > stored:
             raise DamagedData()
+        if padded and total > expected_size:
+            keep = max(0, expected_size - start)
+            tail += plaintext[keep:]
+            plaintext = plaintext[:keep]
         if last:
-            if expected_size is not None and total != expected_size:
+            if stored is not None and total != stored:
                 raise DamagedData()
-            yield plaintext
+            if padded:
+                check_padding(tail, expected_size)
+            if plaintext or not padded:
+                yield plaintext
             return
-        yield plaintext
+        if plaintext or not padded:
+            yield plaintext
         current = following
         index += 1
 
@@ -267,20 +344,23 @@ class SegmentFile:
         parsed = StreamHeader.parse(header, file_type=file_type)
         self.segment_bytes = parsed.segment_bytes
         self.size = size
-        self.count = max(1, math.ceil(size / self.segment_bytes))
+        self._padded = parsed.version >= PADDED_VERSION
+        self._stored = stored_size(size, parsed.version, self.segment_bytes)
+        self.count = max(1, math.ceil(self._stored / self.segment_bytes))
         source.seek(0, 2)
-        if source.tell() != sealed_size(size, self.segment_bytes):
+        if source.tell() != sealed_size(self._stored, self.segment_bytes):
             raise DamagedData()
         self._key = key
         self._source = source
         self._prefix = ctx.ad_prefix(header)
 
     def segment(self, index: int) -> bytes:
-        """The plaintext of segment `index` (0 .. count - 1)."""
+        """The data in segment `index` (0 .. count - 1), without padding; the last one's padding is checked."""
         if not 0 <= index < self.count:
             raise IndexError(index)
         last = index == self.count - 1
-        plain = self.size - index * self.segment_bytes if last else self.segment_bytes
+        start = index * self.segment_bytes
+        plain = self._stored - start if last else self.segment_bytes
         self._source.seek(STREAM_HEADER_BYTES + index * (self.segment_bytes + SEGMENT_OVERHEAD))
         sealed = self._source.read(plain + SEGMENT_OVERHEAD)
         if len(sealed) != plain + SEGMENT_OVERHEAD:
@@ -288,6 +368,11 @@ class SegmentFile:
         plaintext = crypto.open_sealed(self._key, sealed, _segment_ad(self._prefix, index, last))
         if len(plaintext) != plain:
             raise DamagedData()
+        if self._padded and start + plain > self.size:
+            keep = max(0, self.size - start)
+            if last:
+                check_padding(plaintext[keep:], self.size)
+            plaintext = plaintext[:keep]
         return plaintext
 
 
@@ -437,7 +522,7 @@ class Index:
     def to_bytes(self) -> bytes:
         self.prune_keys()
         doc = {
-            "format": FORMAT_VERSION,
+            "format": WRITTEN_VERSION,
             "vault_id": self.vault_id.hex(),
             "records": [e.to_json() for e in self.records.values()],
             "groups": dict(self.groups),
