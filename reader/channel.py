@@ -41,6 +41,7 @@ class SpeechChannel:
         self.listener: Listener | None = None
         self._synth = synthesizer
         self._synth_lock = threading.Lock()
+        self._player_lock = threading.Lock()
         self._player_factory = player_factory
         self._player: Any = None
         self.lock = threading.RLock()
@@ -71,6 +72,10 @@ class SpeechChannel:
             self.on_event("notice", notice.message)
 
     def player(self) -> Any:
+        with self._player_lock:  # the warm-up and the first speech may ask at once: one player only
+            return self._make_player()
+
+    def _make_player(self) -> Any:
         if self._player is None:
             from reader.audio.player import Player
 
@@ -175,7 +180,14 @@ class SpeechChannel:
             player = self.player()
             while True:
                 opts = options if options is not None else self.interface_options(rate)
-                for chunk in synth.stream(items, opts):
+                with self.lock:
+                    # Loading the voice above may have taken a while: speech asked for since then (a key
+                    # pressed during the greeting) owns the synthesizer now, and starting this stream would
+                    # cancel that newer one, leaving the reader silent with its status "playing".
+                    if generation != self.generation:
+                        return
+                    chunks = synth.stream(items, opts)
+                for chunk in chunks:
                     with self.lock:
                         if generation != self.generation:
                             return

@@ -267,13 +267,13 @@ def test_lock_now_key_closes_every_screen_with_vault_data(reader_home, tmp_path)
             await pilot.press("enter")
             await _settle(app, pilot)
             assert isinstance(app.screen, ArchiveScreen) and "Großtante" in _on_screen(app)
-            await pilot.press("L")
+            await pilot.press("K")
             await _settle(app, pilot)
             assert app.vault.locked
             assert not any(isinstance(s, ArchiveScreen) for s in app.screen_stack)
             assert "Großtante" not in _on_screen(app)
             assert any(text.startswith("Vault locked.") for text in said)
-            assert "L" in [b.key for b in app.BINDINGS]  # listed in the keys the help shows
+            assert "K" in [b.key for b in app.BINDINGS]  # listed in the keys the help shows
             await pilot.press("a")
             assert isinstance(app.screen, PassphraseScreen)
 

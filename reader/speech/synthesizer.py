@@ -267,7 +267,11 @@ class Synthesizer:
     def stream(self, sentences: Iterable[SpeechText | str | Any], options: SynthesisOptions = SynthesisOptions()
                ) -> Iterator[AudioChunk]:
         """AudioChunks of the sentences, in order, made by a background thread ahead of the consumer.
-        Closing the iterator or cancel() stops the work at once."""
+        Closing the iterator or cancel() stops the work at once.
+
+        The stream starts (and cancels the one before) when this is called, not at the first next(): a
+        caller that decides under its own lock whether to start one (the speech channel) then knows that
+        no stream it gave up on can start later and cancel the newer one."""
         self.cancel()
         control = RunControl()
         chunks: queue.Queue = queue.Queue(maxsize=self.queue_chunks)
@@ -276,6 +280,9 @@ class Synthesizer:
         with self._lock:
             self._control, self._queue, self.worker = control, chunks, worker
         worker.start()
+        return self._chunks(control, chunks)
+
+    def _chunks(self, control: RunControl, chunks: queue.Queue) -> Iterator[AudioChunk]:
         try:
             while True:
                 item = chunks.get()

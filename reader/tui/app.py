@@ -150,7 +150,7 @@ class ReaderApp(App[int]):
         Binding("m", "toggle_self_voicing", "App speech on / off"),
         Binding("a", "archive", "Dialect archive"),
         Binding("V", "family_voices", "Family voices"),
-        Binding("L", "lock_vault", "Lock the vault now (names and recordings leave the screen)"),
+        Binding("K", "lock_vault", "Lock the vault now (names and recordings leave the screen)"),
         Binding("f12,d", "toggle_debug", "Debug panel"),
         Binding("f1,question_mark", "help", "Help"),
         Binding("q,ctrl+q", "quit", "Quit"),

@@ -98,7 +98,7 @@ class ArchiveScreen(_ListDialog):
         Binding("R", "record", "Record with the microphone"),
         Binding("I", "microphone", "Choose the microphone"),
         Binding("e", "export", "Export (encrypted)"),
-        Binding("L", "app.lock_vault", "Lock the vault now (this screen closes)"),
+        Binding("K", "app.lock_vault", "Lock the vault now (this screen closes)"),
     ]
 
     def __init__(self, vault, announce: Announce, player_factory=None, microphone: str | None = None) -> None:

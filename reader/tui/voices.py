@@ -44,7 +44,7 @@ class VoicesScreen(_ListDialog):
         Binding("delete", "delete", "Delete, after you confirm"),
         Binding("I", "microphone", "Choose the microphone"),
         Binding("F", "improve", "Keep improving the fitted voice for 5 more minutes"),
-        Binding("L", "app.lock_vault", "Lock the vault now (this screen closes)"),
+        Binding("K", "app.lock_vault", "Lock the vault now (this screen closes)"),
     ]
     # The fit's progress is said when its phase changes and every this many seconds.
     SPEAK_PROGRESS_S = 30.0
