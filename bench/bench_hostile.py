@@ -113,18 +113,9 @@ def markdown_deep(depth: int = 100_000) -> bytes:
 
 
 def _pdf(objects: list[bytes], root: int) -> bytes:
-    out = io.BytesIO()
-    out.write(b"%PDF-1.7\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(out.tell())
-        out.write(b"%d 0 obj\n" % number + body + b"\nendobj\n")
-    xref = out.tell()
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
-    for offset in offsets:
-        out.write(b"%010d 00000 n \n" % offset)
-    out.write(b"trailer\n<< /Size %d /Root %d 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, root, xref))
-    return out.getvalue()
+    from tests.docfixtures import serialize_pdf  # noqa: PLC0415
+
+    return serialize_pdf(objects, root)
 
 
 def _stream(data: bytes) -> bytes:

@@ -119,6 +119,11 @@ def build_pdf(contents: list[bytes], *, title: str | None = None, image_pages: s
     if title is not None:
         info = add(b"<< /Title " + _pdf_string(title) + b" >>")
 
+    return serialize_pdf(objects, catalog, info=info)
+
+
+def serialize_pdf(objects: list[bytes], root: int, *, info: int | None = None) -> bytes:
+    """A PDF file of `objects` (numbered from 1), its cross-reference table and trailer."""
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
@@ -126,9 +131,8 @@ def build_pdf(contents: list[bytes], *, title: str | None = None, image_pages: s
         out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
     xref = len(out)
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    for offset in offsets:
-        out += b"%010d 00000 n \n" % offset
-    trailer = b"<< /Size %d /Root %d 0 R" % (len(objects) + 1, catalog)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    trailer = b"<< /Size %d /Root %d 0 R" % (len(objects) + 1, root)
     if info:
         trailer += b" /Info %d 0 R" % info
     out += b"trailer\n" + trailer + b" >>\nstartxref\n%d\n%%%%EOF\n" % xref
