@@ -107,11 +107,9 @@ FILES = [
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    from reader.speech.packs import sha256_file  # noqa: PLC0415
+
+    return sha256_file(path)
 
 
 def fetch(pdf: BenchPdf) -> Path:
