@@ -7,7 +7,10 @@ own command line on the same text and the same voice model, side by side in one 
   venv of its own, ~/.cache/reader-bench/piper-venv, installed by this bench with pip) to its first byte
   of audio on standard output. That is before any device, so the comparison favours Piper.
 
-Run as `python bench/bench_say.py [--rounds 7]`; prints one JSON line.
+Also the warm figure: from a speak request on an open connection to the service's "started" event, for
+the fast voice (English) and the rich one (Chinese).
+
+Run as `python bench/bench_say.py [--rounds 7]`; prints two JSON lines.
 """
 
 from __future__ import annotations
@@ -68,6 +71,25 @@ def reader_first_sound(env: dict[str, str]) -> float:
     raise SystemExit(f"bench_say: reader say gave no start ({proc.returncode}): {proc.stderr[-400:]}")
 
 
+def warm_first_sound(home: Path, text: str, rounds: int) -> float:
+    """Median time from a speak request on an open connection to its "started" event (heard)."""
+    from reader.service import protocol
+    from reader.service.client import Connection
+
+    times = []
+    conn = Connection(protocol.connect(home))
+    for i in range(rounds):
+        start = time.perf_counter()
+        conn.send({"op": "speak", "id": f"w{i}", "text": text})
+        for event in conn.events():
+            if event.get("event") == "started" and event.get("id") == f"w{i}":
+                times.append(time.perf_counter() - start)
+            if event.get("event") in ("finished", "stopped", "error") and event.get("id") == f"w{i}":
+                break
+    conn.close()
+    return statistics.median(times)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
@@ -91,6 +113,10 @@ def main(argv: list[str] | None = None) -> int:
                "ratio": round(statistics.median(reader) / statistics.median(piper), 2), "rounds": args.rounds,
                "reader_all": [round(x, 3) for x in reader], "piper_all": [round(x, 3) for x in piper]}
         print(json.dumps(row))
+        warm = {"measure": "warm_service_first_sound_s", "rounds": args.rounds,
+                "fast_en": round(warm_first_sound(home, "Hello there.", args.rounds), 3),
+                "rich_zh": round(warm_first_sound(home, "你好，我们走吧。", args.rounds), 3)}
+        print(json.dumps(warm))
     finally:
         subprocess.run([sys.executable, "-m", "reader", "serve", "--stop"], env=env, capture_output=True, cwd=ROOT)
         subprocess.run(["bash", str(PACED), "stop", str(device)], capture_output=True)
