@@ -321,9 +321,9 @@ def test_weak_new_passphrases_are_refused_with_the_reason(tmp_path, vault, weak,
 
 
 def test_an_old_vault_with_a_short_passphrase_still_opens(tmp_path, monkeypatch):
-    from reader.vault import store
+    from reader.vault import header
 
-    monkeypatch.setattr(store, "passphrase_problem", lambda p: None)  # as a vault of an older reader
+    monkeypatch.setattr(header, "passphrase_problem", lambda p: None)  # as a vault of an older reader
     Vault.create(tmp_path / "v", "abc", kdf_params=FAST).lock()
     monkeypatch.undo()
     Vault.open(tmp_path / "v", "abc").lock()

@@ -193,7 +193,7 @@ def _cheap_kek(passphrase: str, salt: bytes, params: KdfParams) -> SecretKey:
 
 @pytest.fixture
 def sample_vault(tmp_path, monkeypatch):
-    monkeypatch.setattr("reader.vault.store.derive_kek", _cheap_kek)
+    monkeypatch.setattr("reader.vault.header.derive_kek", _cheap_kek)
     v = Vault.create(tmp_path / "vault", PASS, kdf_params=FAST)
     a = v.put("recording", "grandma-1", bytes(range(256)) * 300, group="grandma")
     v.put("preset", "warm", b"{}")
