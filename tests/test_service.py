@@ -191,3 +191,15 @@ def test_the_service_exits_when_idle(shared_paced_device, tmp_path_factory):
 def test_protocol_errors_say_why(line: bytes, why: str) -> None:
     with pytest.raises(protocol.ProtocolError, match=why):
         protocol.check_request(protocol.decode(line))
+
+
+@pytest.mark.parametrize("gender", ["female", "male"])
+def test_a_screen_readers_voice_type_picks_a_voice_pair_of_that_gender(gender, reader_home):
+    from reader.service.server import SpeechService
+    from reader.settings import Settings
+    from reader.speech import packs
+
+    voice = SpeechService(Settings.load(reader_home))._voice_of_gender(gender)
+    genders = {v.id: v.gender for _, m in packs.find_packs() for v in m.voices}
+    assert voice is not None and genders[voice] == gender
+    assert SpeechService(Settings.load(reader_home))._voice_of_gender("robot") is None

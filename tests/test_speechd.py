@@ -156,6 +156,17 @@ def test_stop_ends_speech_at_once_and_unknown_input_is_answered(module):
     assert module.expect("702 END")[-1] == "702 END"
 
 
+def test_a_voice_type_picks_a_voice_of_that_gender(module):
+    module.send("SET", "voice_type=FEMALE1", "synthesis_voice=NULL", ".")
+    module.expect("203 OK SETTINGS RECEIVED")
+    module.send("SPEAK")
+    module.expect("202")
+    module.send("Hello.", ".")
+    assert module.expect("702 END")[-1] == "702 END"
+    module.send("SET", "voice_type=MALE1", ".")
+    module.expect("203 OK SETTINGS RECEIVED")
+
+
 def test_list_voices(module):
     module.send("LIST VOICES")
     got = module.expect("200 OK VOICE LIST SENT")

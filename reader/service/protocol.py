@@ -1,8 +1,9 @@
 """The resident speech service's protocol: one JSON object a line over a Unix socket in READER_HOME.
 
 Requests (client -> service), each with "op":
-  speak   {"id", "text" | "parts": [{"text", "mark"}], "voice", "lang", "rate", "pitch", "volume",
-           "punctuation"}: replaces what is being said (a screen reader's speech is always the newest)
+  speak   {"id", "text" | "parts": [{"text", "mark"}], "voice" (or "gender": "female"/"male"), "pack",
+           "lang", "rate", "pitch", "volume", "punctuation", "style", "one_voice"}: replaces what is being
+           said (a screen reader's speech is always the newest)
   stop, pause, resume, voices, ping, quit
 Events (service -> the client that asked), each with "event":
   started {"id"}, mark {"id", "name"} (an index mark, when the text after it starts to be heard),

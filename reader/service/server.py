@@ -228,7 +228,8 @@ class SpeechService:
         utterance_id = str(message.get("id") or "")
         try:
             items, marks, trailing = self._sentences(message)
-            options = SynthesisOptions(voice=message.get("voice"), pack=message.get("pack"),
+            voice = message.get("voice") or self._voice_of_gender(message.get("gender"))
+            options = SynthesisOptions(voice=voice, pack=message.get("pack"),
                                        lang=message.get("lang") or "auto", rate=message.get("rate"),
                                        pitch=message.get("pitch"), volume=message.get("volume"),
                                        style=message.get("style"), voice_per_language=not message.get("one_voice"))
@@ -277,6 +278,20 @@ class SpeechService:
                     waiting = []
                 items.append((sentence.text, sentence.lang))
         return items, marks, waiting
+
+    def _voice_of_gender(self, gender: Any) -> str | None:
+        """A screen reader asks for "a male voice" or "a female voice": the first matching voice pair's
+        English voice (its partner reads Chinese), None for no preference or no such voice."""
+        if gender not in ("female", "male"):
+            return None
+        from reader.speech import packs
+
+        for _path, manifest in packs.find_packs():
+            genders = {v.id: v.gender for v in manifest.voices}
+            for pair in manifest.voice_pairs:
+                if pair and all(genders.get(v) == gender for v in pair.values()):
+                    return pair.get("en") or next(iter(pair.values()))
+        return None
 
     def _set_punctuation(self, level: str) -> None:
         from reader.settings import PUNCTUATION_LEVELS

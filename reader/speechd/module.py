@@ -209,6 +209,12 @@ class OutputModule:
         voice = s.get("synthesis_voice")
         if voice and voice != "NULL":
             request["voice"] = voice
+        else:  # speech-dispatcher's voice types: MALE1..3, FEMALE1..3, CHILD_MALE, CHILD_FEMALE
+            kind = (s.get("voice_type") or s.get("voice") or "").upper()
+            if "FEMALE" in kind:
+                request["gender"] = "female"
+            elif "MALE" in kind:
+                request["gender"] = "male"
         lang = (s.get("language") or "").split("-")[0].lower()
         if lang in _LANGS:
             request["lang"] = "auto"  # a sentence in the other language is still read by its own voice
