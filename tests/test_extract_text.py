@@ -307,6 +307,20 @@ def test_clipboard_tool_without_display_is_no_mechanism(monkeypatch, no_pypercli
         clipboard.read_clipboard()
 
 
+def test_clipboard_on_a_display_over_the_network_says_so(monkeypatch, no_pyperclip):
+    # Under ssh -X the display is reached over TCP, which the network guard refuses to the tools too.
+    def run(command, **kwargs):
+        return subprocess.CompletedProcess(command, 1, stdout=b"", stderr=b"Error: Can't open display: localhost:10.0\n")
+
+    fake_tools(monkeypatch, {"xclip"}, run)
+    monkeypatch.setenv("DISPLAY", "localhost:10.0")
+    with pytest.raises(ClipboardError, match="reached over the network, and this reader never uses the network"):
+        clipboard.read_clipboard()
+    monkeypatch.setenv("DISPLAY", ":0")  # a local display that fails is still "no tool works"
+    with pytest.raises(ClipboardError, match="No clipboard tool was found"):
+        clipboard.read_clipboard()
+
+
 def test_clipboard_tool_timeout_is_no_mechanism(monkeypatch, no_pyperclip):
     def run(command, **kwargs):
         raise subprocess.TimeoutExpired(command, kwargs["timeout"])

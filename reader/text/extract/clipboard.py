@@ -30,6 +30,11 @@ NO_MECHANISM = (
     "or pipe the text in with `reader sentences -`."
 )
 EMPTY = "The clipboard is empty; copy some text first."
+NETWORK_DISPLAY = (
+    "The clipboard is on the X display {display}, reached over the network, and this reader never uses the "
+    "network; pipe the text in instead (`xclip -selection clipboard -o | reader -`), or set "
+    "READER_CLIPBOARD_COMMAND to a command that prints it."
+)
 
 
 def _with_pyperclip() -> str | None:
@@ -98,8 +103,19 @@ def read_clipboard() -> str:
         fallback = _with_tools()
         if fallback is not None and (text is None or fallback.strip()):
             text = fallback
+    if (text is None or not text.strip()) and _network_display():
+        raise ClipboardError(NETWORK_DISPLAY.format(display=os.environ.get("DISPLAY", "")))
     if text is None:
         raise ClipboardError(NO_MECHANISM)
     if not text.strip():
         raise ClipboardError(EMPTY)
     return text
+
+
+def _network_display() -> bool:
+    """DISPLAY names an X server reached over TCP ("localhost:10.0" under ssh -X), which the network
+    guard does not let this process, or the clipboard tools it starts, connect to."""
+    if os.environ.get("WAYLAND_DISPLAY"):
+        return False
+    host = os.environ.get("DISPLAY", "").rpartition(":")[0]
+    return bool(host) and host != "unix" and not host.startswith("/")
