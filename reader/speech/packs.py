@@ -79,6 +79,7 @@ class Stage:
     sources: tuple[Source, ...]
     description: str = ""
     threads: int | None = None  # intra-op threads that ran fastest when built; None: onnxruntime decides
+    graph: str = ""  # edits made to the upstream graph for speed ("" for none); build.<stage>_graph says more
 
 
 @dataclass(frozen=True)

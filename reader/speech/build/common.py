@@ -110,7 +110,7 @@ class PackWriter:
 
     def add_stage(self, stage: str, rel: str, data: bytes, *, quantization: str, sources: tuple[Source, ...],
                   description: str = "", tensor_notes: dict[str, str] | None = None,
-                  threads: int | None = None) -> Stage:
+                  threads: int | None = None, graph: str = "") -> Stage:
         path = self.staging / rel
         path.write_bytes(data)
         notes = tensor_notes or {}
@@ -120,6 +120,7 @@ class PackWriter:
             inputs=tuple(TensorSpec(t.name, t.dtype, t.shape, notes.get(t.name, "")) for t in inputs),
             outputs=tuple(TensorSpec(t.name, t.dtype, t.shape, notes.get(t.name, "")) for t in outputs),
             quantization=quantization, sources=sources, description=description, threads=threads,
+            graph=graph,
         )
         self.stages[stage] = entry
         return entry
