@@ -168,14 +168,19 @@ def stored_size(size: int, version: int, segment_bytes: int = SEGMENT_BYTES) -> 
     return padded_size(size + PAD_LENGTH.size, segment_bytes) if version >= PADDED_VERSION else size
 
 
+def byte_view(chunk: bytes) -> memoryview:
+    """A chunk of record data as bytes, without a copy; InvalidRecord for anything that is not bytes."""
+    try:
+        return memoryview(chunk).cast("B")
+    except TypeError:
+        raise InvalidRecord("Record data must be bytes (or a contiguous array).") from None
+
+
 def _padded(chunks: Iterable[bytes], segment_bytes: int) -> Iterator[bytes]:
     """The chunks, then the zeros and the length that make them a padded plaintext."""
     size = 0
     for chunk in chunks:
-        try:
-            view = memoryview(chunk).cast("B")
-        except TypeError:
-            raise InvalidRecord("Record data must be bytes (or a contiguous array).") from None
+        view = byte_view(chunk)
         size += len(view)
         yield view
     zeros = padded_size(size + PAD_LENGTH.size, segment_bytes) - size - PAD_LENGTH.size

@@ -8,10 +8,10 @@ from typing import Iterable, Iterator, TYPE_CHECKING
 
 from reader.vault import records
 from reader.vault.crypto import SecretKey, wrap_key
-from reader.vault.errors import InvalidRecord, RecordNotFound, VaultError
+from reader.vault.errors import RecordNotFound, VaultError
 from reader.vault.files import _write_stream
 from reader.vault.index import _copy_info, _same_record
-from reader.vault.records import Index, IndexEntry, RecordInfo, StreamContext
+from reader.vault.records import Index, IndexEntry, RecordInfo, StreamContext, byte_view
 
 if TYPE_CHECKING:
     from reader.vault.store import Vault
@@ -127,10 +127,7 @@ class Transaction:
         def counted() -> Iterator[memoryview]:
             nonlocal size
             for chunk in chunks:
-                try:
-                    view = memoryview(chunk).cast("B")
-                except TypeError:
-                    raise InvalidRecord("Record data must be bytes (or a contiguous array).") from None
+                view = byte_view(chunk)
                 size += len(view)
                 vault.touch()  # recording is use: the idle timer must not lock the vault mid-recording
                 yield view
