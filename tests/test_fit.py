@@ -217,3 +217,22 @@ def test_a_stopped_fit_changes_nothing_and_leaves_no_plaintext(speakers, kokoro,
         if path.is_file():
             data = path.read_bytes()
             assert not any(n in data for n in needles), path
+
+
+def test_a_stored_style_fit_passes_the_preset_checks():
+    # merge_preset keeps each fit's style table under "fits" and only a summary at the top level; the
+    # checks read the fits (the top level used to be taken for a damaged style preset).
+    import json
+
+    from reader.voices import checks
+
+    table = np.full((4, 256), 0.5, dtype=np.float32)
+    style = fit.FitResult(pack="kokoro-int8", kind=fit.STYLE_PRESET, spec="zf_xiaoxiao", similarity=0.8,
+                          judge=0.7, stock_spec="zf_xiaoxiao", stock_similarity=0.75, stock_judge=0.7, trials=3,
+                          fitting_ms=1.0, encoder="ge2e", judge_encoder="judge", lang="zh", table=table)
+    doc = fit.merge_preset(None, style)
+    assert "table" not in doc and doc["fits"]["zh"]["table"]
+    assert checks.preset_problem(json.dumps(doc).encode()) is None
+    broken = json.loads(json.dumps(doc))
+    broken["fits"]["zh"]["table"] = "not a table"
+    assert checks.preset_problem(json.dumps(broken).encode()) == "its reading preset's style table is damaged"

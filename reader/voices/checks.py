@@ -72,13 +72,14 @@ def preset_problem(data: bytes) -> str | None:
         doc = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError):
         return "its reading preset is not valid JSON"
-    problem = _fit_problem(doc)
-    if problem is None and "fits" in doc:
-        fits = doc["fits"]
-        if not isinstance(fits, dict) or not fits or not all(isinstance(k, str) for k in fits):
-            return "its reading preset's languages are damaged"
-        problem = next((p for p in map(_fit_problem, fits.values()) if p), None)
-    return problem
+    if not isinstance(doc, dict) or "fits" not in doc:
+        return _fit_problem(doc)
+    # A voice fitted for several languages keeps each fit under "fits"; the top level only repeats the
+    # first one's summary, without its style table (reader.voices.fit.merge_preset).
+    fits = doc["fits"]
+    if not isinstance(fits, dict) or not fits or not all(isinstance(k, str) for k in fits):
+        return "its reading preset's languages are damaged"
+    return next((p for p in map(_fit_problem, fits.values()) if p), None)
 
 
 def consent_problem(data: bytes) -> str | None:
