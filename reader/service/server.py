@@ -78,6 +78,7 @@ class SpeechService:
         self._stopping = threading.Event()
         self._server: socket.socket | None = None
         self._warming: threading.Thread | None = None
+        self._gender_voices: dict[str, str | None] = {}
 
     # -- the socket ---------------------------------------------------------------------------------
     def bind(self) -> None:
@@ -284,6 +285,12 @@ class SpeechService:
         English voice (its partner reads Chinese), None for no preference or no such voice."""
         if gender not in ("female", "male"):
             return None
+        if gender not in self._gender_voices:  # a screen reader sends it with every utterance: look once
+            self._gender_voices[gender] = self._find_voice_of_gender(gender)
+        return self._gender_voices[gender]
+
+    @staticmethod
+    def _find_voice_of_gender(gender: str) -> str | None:
         from reader.speech import packs
 
         for _path, manifest in packs.find_packs():
