@@ -101,6 +101,9 @@ def register(subparsers: Any) -> dict[str, Handler]:
 # --- say ------------------------------------------------------------------------------------------
 
 
+NO_TEXT = "Give the text to say, or -f FILE to read a document aloud."
+
+
 def _sentences(args: argparse.Namespace, settings: Settings) -> list[Any]:
     from reader.text import extract
     from reader.text.sentences import document_sentences
@@ -108,7 +111,7 @@ def _sentences(args: argparse.Namespace, settings: Settings) -> list[Any]:
     if args.file:
         doc = extract.load_stdin() if args.file == "-" else extract.load_document(args.file)
     elif args.text is None or not args.text.strip():
-        raise InputError("Give the text to say, or -f FILE to read a document aloud.")
+        raise InputError(NO_TEXT)
     else:  # as plain text, like the clipboard: wrapped lines are joined, short lines read one by one
         doc = extract.document_from_text(args.text, source="text", title="Text")
     return list(document_sentences(doc, max_tokens=settings.max_tokens))
@@ -142,7 +145,7 @@ def _say_through_service(args: argparse.Namespace, settings: Settings) -> bool:
     if args.no_service or args.out or args.file or not client.service_wanted():
         return False
     if args.text is None or not args.text.strip():
-        raise InputError("Give the text to say, or -f FILE to read a document aloud.")
+        raise InputError(NO_TEXT)
     if args.voice and not _STOCK_VOICES.fullmatch(args.voice):
         return False  # a recording or an enrolled voice: unlocked and used in this process only
     sock = client.connect(settings.home, start_if_missing=True)

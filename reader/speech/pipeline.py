@@ -301,13 +301,14 @@ class Pipeline:
         from reader.speech.g2p import PhonemizerError, UnsupportedAlphabet, split_phonemes, to_ids
         from reader.speech.g2p import phonemize as g2p
         from reader.text.normalize import normalize
+        from reader.text.scripts import LANGUAGE_NAMES
         from reader.text.sentences import detect_lang, split_sentences
 
         if lang == "auto":
             lang = detect_lang(text)
         if lang not in self.languages:
             raise UnsupportedAlphabet(
-                f"The {self.name} voice cannot read {_LANG_NAMES.get(lang, lang)}; choose a voice of a pack "
+                f"The {self.name} voice cannot read {LANGUAGE_NAMES.get(lang, lang)}; choose a voice of a pack "
                 f"that does (the rich pack reads English and Chinese)."
             )
         spoken = normalize(text, lang=lang, punctuation=self.punctuation, dictionary=self.dictionary).text
@@ -453,7 +454,6 @@ class Pipeline:
                     pass
 
 
-_LANG_NAMES = {"zh": "Chinese", "en": "English", "ja": "Japanese"}
 
 
 class _Clock:

@@ -21,6 +21,7 @@ from reader.speech.errors import PackError
 from reader.speech.pipeline import AudioChunk, Pipeline, StageTimes
 from reader.speech.prosody import Prosody, parse_style
 from reader.speech.runtime import Cancelled, RunControl, SessionPool
+from reader.text.scripts import LANGUAGE_NAMES
 from reader.speech.vocoder import WindowPlan
 
 log = logging.getLogger(__name__)
@@ -357,7 +358,7 @@ class Synthesizer:
 
     def _speak_all(self, sentences: list[Any], options: SynthesisOptions, control: RunControl,
                    chunks: queue.Queue) -> None:
-        from reader.text.scripts import LANGUAGE_NAMES, language_runs
+        from reader.text.scripts import language_runs
         from reader.text.sentences import detect_lang
 
         prosody = options.prosody()
@@ -380,13 +381,13 @@ class Synthesizer:
                     from reader.speech.g2p import UnsupportedAlphabet
 
                     raise UnsupportedAlphabet(
-                        f"The {name} voice cannot read {_LANG.get(lang, lang)} and no installed pack can; "
+                        f"The {name} voice cannot read {LANGUAGE_NAMES.get(lang, lang)} and no installed pack can; "
                         "run `reader packs build` to build the rich pack (Kokoro), which reads English and Chinese."
                     )
                 if (name, other) not in fallback_said:
                     fallback_said.add((name, other))
-                    self._notice(Notice("fallback", f"The {name} voice cannot read {_LANG.get(lang, lang)}; "
-                                        f"{_LANG.get(lang, lang)} sentences are read by the {other} pack.", sid))
+                    self._notice(Notice("fallback", f"The {name} voice cannot read {LANGUAGE_NAMES.get(lang, lang)}; "
+                                        f"{LANGUAGE_NAMES.get(lang, lang)} sentences are read by the {other} pack.", sid))
                 name = other
             pipeline = self.pipeline(name)
             key = (name, lang)
@@ -426,7 +427,7 @@ class Synthesizer:
                     first = run.lang not in unspoken_said
                     if first:
                         unspoken_said.add(run.lang)
-                        what = LANGUAGE_NAMES.get(run.lang, run.lang)
+                        what = run.name
                         self._notice(Notice("unspoken", f"{what} text, not spoken: no installed voice reads "
                                             f"{what}.", sid))
                     parts.append((_unspoken(run.lang, lang, first), lang))
@@ -528,7 +529,6 @@ class _PipelineInfo:
     voices: tuple = ()
 
 
-_LANG = {"zh": "Chinese", "en": "English", "ja": "Japanese"}
 # Language names said in Chinese, where a Chinese sentence holds text no voice reads.
 _LANG_ZH = {"en": "英文", "ru": "俄文", "uk": "乌克兰文", "ar": "阿拉伯文", "fa": "波斯文", "th": "泰文", "ja": "日文",
             "ko": "韩文", "el": "希腊文", "he": "希伯来文", "hi": "印地文"}
@@ -536,8 +536,6 @@ _LANG_ZH = {"en": "英文", "ru": "俄文", "uk": "乌克兰文", "ar": "阿拉�
 
 def _unspoken(run_lang: str, lang: str, first: bool) -> str:
     """What is said in place of text no installed voice reads, in the sentence's language."""
-    from reader.text.scripts import LANGUAGE_NAMES
-
     if lang == "zh":
         return _LANG_ZH.get(run_lang, "外文") + ("，无法朗读。" if first else "。")
     return f"{LANGUAGE_NAMES.get(run_lang, 'Foreign')} text" + (", not spoken." if first else ".")

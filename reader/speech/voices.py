@@ -40,8 +40,7 @@ class VoiceEntry:
 
 
 # Kokoro's languages (the voice ids' first letters) and the tags the packs use.
-_LANG_NAMES = {"en": "English", "zh": "Chinese", "ja": "Japanese", "es": "Spanish", "fr": "French",
-               "hi": "Hindi", "it": "Italian", "pt": "Portuguese", "en-US": "US English", "en-GB": "British English"}
+_REGIONAL_NAMES = {"en-US": "US English", "en-GB": "British English"}
 
 
 # The languages the front end speaks (reader.speech.g2p phonemizes English and Mandarin only): a voice of
@@ -51,7 +50,9 @@ FRONT_END_LANGUAGES = ("en", "zh")
 
 def language_name(tag: str) -> str:
     """"en-GB" -> "British English", "zh-CN" -> "Chinese", "es" -> "Spanish"."""
-    return _LANG_NAMES.get(tag) or _LANG_NAMES.get(tag.split("-")[0], tag)
+    from reader.text.scripts import LANGUAGE_NAMES
+
+    return _REGIONAL_NAMES.get(tag) or LANGUAGE_NAMES.get(tag) or LANGUAGE_NAMES.get(tag.split("-")[0], tag)
 
 
 def voice_entries(manifests: Iterable[Any], *, language: str | None = None, gender: str | None = None,

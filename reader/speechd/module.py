@@ -43,14 +43,6 @@ _KEY_NAMES = {
     "backspace": "backspace", "return": "enter", "enter": "enter", "escape": "escape", "tab": "tab",
     "page-up": "page up", "page-down": "page down", "shift": "shift", "control": "control", "alt": "alt",
 }
-_CHAR_NAMES = {
-    " ": "space", "\t": "tab", "\n": "new line", ".": "dot", ",": "comma", ";": "semicolon", ":": "colon",
-    "!": "exclamation", "?": "question", "'": "apostrophe", '"': "quote", "(": "left paren", ")": "right paren",
-    "[": "left bracket", "]": "right bracket", "{": "left brace", "}": "right brace", "-": "dash",
-    "_": "underline", "/": "slash", "\\": "backslash", "@": "at", "#": "number", "$": "dollar",
-    "%": "percent", "^": "caret", "&": "and", "*": "star", "+": "plus", "=": "equals", "<": "less",
-    ">": "greater", "|": "bar", "~": "tilde", "`": "grave",
-}
 _LANGS = ("en", "zh")
 
 
@@ -91,8 +83,10 @@ def key_text(key: str) -> str:
 
 
 def char_text(char: str) -> str:
-    char = char[:1] if char else " "
-    return _CHAR_NAMES.get(char, char)
+    """A character as the reader names it when echoing or spelling ("space", "capital A", "question")."""
+    from reader.text.words import char_name
+
+    return char_name(char[:1] if char else " ")
 
 
 class OutputModule:

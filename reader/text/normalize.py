@@ -930,10 +930,7 @@ def _h_digits(ctx: _Context, m: re.Match) -> str:
     """'code 4921' -> 'code four nine two one'; 'NY 10003-1234' -> 'NY one zero zero zero three, one two
     three four'. The words before the number stay as they are."""
     number = re.search(r"\d[\d-]*$", m.group())
-    lead = m.group()[:number.start()]
-    if ctx.zh_at(m.start(), m.end()):
-        return lead + "".join(zh.digits(g) for g in number.group().split("-"))
-    return lead + ", ".join(en.digits(g) for g in number.group().split("-"))
+    return m.group()[:number.start()] + _digit_groups(ctx, m, number.group().split("-"), zh_joiner="")
 
 
 def _h_named(ctx: _Context, m: re.Match) -> str:
@@ -1055,11 +1052,18 @@ def _h_time(ctx: _Context, m: re.Match) -> str:
     return spoken
 
 
-def _h_phone(ctx: _Context, m: re.Match) -> str:
-    groups = re.findall(r"\d+", m.group())
+def _digit_groups(ctx: _Context, m: re.Match, groups: list[str], *, zh_joiner: str = " ") -> str:
+    """Groups of digits read digit by digit, a pause between groups ("020 7946" -> "zero two zero, seven
+    nine four six"; in Chinese 零二零 七九四六)."""
     if ctx.zh_at(m.start(), m.end()):
-        return ("加" if m.group().startswith("+") else "") + " ".join(zh.digits(g) for g in groups)
-    return ("plus " if m.group().startswith("+") else "") + ", ".join(en.digits(g) for g in groups)
+        return zh_joiner.join(zh.digits(g) for g in groups)
+    return ", ".join(en.digits(g) for g in groups)
+
+
+def _h_phone(ctx: _Context, m: re.Match) -> str:
+    plus = m.group().startswith("+")
+    sign = ("加" if ctx.zh_at(m.start(), m.end()) else "plus ") if plus else ""
+    return sign + _digit_groups(ctx, m, re.findall(r"\d+", m.group()))
 
 
 _MONEY_PARTS = re.compile(

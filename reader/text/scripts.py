@@ -69,6 +69,7 @@ LANGUAGE_NAMES = {
     "dv": "Dhivehi", "hi": "Hindi", "bn": "Bengali", "pa": "Punjabi", "gu": "Gujarati", "ta": "Tamil",
     "te": "Telugu", "kn": "Kannada", "ml": "Malayalam", "si": "Sinhala", "th": "Thai", "lo": "Lao",
     "bo": "Tibetan", "my": "Burmese", "ka": "Georgian", "am": "Amharic", "km": "Khmer", "mn": "Mongolian",
+    "es": "Spanish", "fr": "French", "it": "Italian", "pt": "Portuguese",
 }
 # Scripts that a front end of the sentence's language reads inside it: the Chinese front end reads
 # English words ("我喜欢Python"), so Latin in a Chinese sentence needs no run of its own.

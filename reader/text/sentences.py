@@ -84,9 +84,8 @@ _TITLE_RE = re.compile(r"《[^《》\n]{1,64}》")
 _SPACED_DOTS_RE = re.compile(r"\.(?:[ \u00a0]\.)+")
 # A full stop with no space before the next sentence: "Hello world.Today", "1,000.That". The word after
 # is capitalized and then lower case, and neither side is part of an address ("Jane.Doe@example.com",
-# "www.Example.Com/a").
+# "www.Example.Com/a"; the side before is checked by _is_plain_word_before).
 _ATTACHED_NEXT_RE = re.compile(r"[A-Z][a-z]+(?![\w@/\\-]|\.[A-Za-z])")
-_ATTACHED_BEFORE_RE = re.compile(r"(?:^|(?<=\s))[^\s./@:\\]*[a-z\d]$")
 # Times that may end a sentence ("at 6 P.M. Mr. Smith then went"): after this many words of the sentence
 # a time is more likely its end than the adverb that opens it ("At 5 a.m. Mr. Smith went").
 TIME_OPENS_SENTENCE_WORDS = 3
@@ -286,21 +285,13 @@ def _inline_list_items(text: str) -> list[int]:
         label, style = m.group("label"), m.group("style")
         if want is not None and (label, style) == want:
             starts.append(m.start())
-        elif _is_list_start(text, m.start()) and (label.isdigit() or label in "aA"):
+        elif _is_list_label(text, m.start(), 0) and (label.isdigit() or label in "aA"):
             pass  # a new list begins here
         else:
             continue
         nxt = str(int(label) + 1) if label.isdigit() else chr(ord(label) + 1)
         want = (nxt, style)
     return starts
-
-
-def _is_list_start(text: str, pos: int) -> bool:
-    """A list may begin at the start of the text or of a line, or after a colon."""
-    i = pos
-    while i > 0 and text[i - 1] in HORIZONTAL_SPACE:
-        i -= 1
-    return i == 0 or text[i - 1] in "\n:："
 
 
 def _spaced_dots_end(text: str, start: int, stop: int, sentence_start: int) -> int | None:
