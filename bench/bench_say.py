@@ -7,8 +7,10 @@ own command line on the same text and the same voice model, side by side in one 
   venv of its own, ~/.cache/reader-bench/piper-venv, installed by this bench with pip) to its first byte
   of audio on standard output. That is before any device, so the comparison favours Piper.
 
-Also the warm figure: from a speak request on an open connection to the service's "started" event, for
-the fast voice (English) and the rich one (Chinese).
+Also the warm figures, for the fast voice (English) and the rich one (Chinese): first sound, from a speak
+request on an open connection to the service's "started" event (heard at the device); first audio, the
+service's own time from the request to its first audio handed to the player (the figure `reader bench`
+calls first audio).
 
 Run as `python bench/bench_say.py [--rounds 7]`; prints two JSON lines.
 """
@@ -71,12 +73,13 @@ def reader_first_sound(env: dict[str, str]) -> float:
     raise SystemExit(f"bench_say: reader say gave no start ({proc.returncode}): {proc.stderr[-400:]}")
 
 
-def warm_first_sound(home: Path, text: str, rounds: int) -> float:
-    """Median time from a speak request on an open connection to its "started" event (heard)."""
+def warm_first_sound(home: Path, text: str, rounds: int) -> tuple[float, float]:
+    """Medians of the time from a speak request on an open connection to its "started" event (heard), and
+    of the service's own figure from the request to the first audio handed to the player."""
     from reader.service import protocol
     from reader.service.client import Connection
 
-    times = []
+    times, audio = [], []
     conn = Connection(protocol.connect(home))
     for i in range(rounds):
         start = time.perf_counter()
@@ -84,10 +87,11 @@ def warm_first_sound(home: Path, text: str, rounds: int) -> float:
         for event in conn.events():
             if event.get("event") == "started" and event.get("id") == f"w{i}":
                 times.append(time.perf_counter() - start)
+                audio.append(float(event["first_audio_ms"]) / 1000)
             if event.get("event") in ("finished", "stopped", "error") and event.get("id") == f"w{i}":
                 break
     conn.close()
-    return statistics.median(times)
+    return statistics.median(times), statistics.median(audio)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,9 +117,11 @@ def main(argv: list[str] | None = None) -> int:
                "ratio": round(statistics.median(reader) / statistics.median(piper), 2), "rounds": args.rounds,
                "reader_all": [round(x, 3) for x in reader], "piper_all": [round(x, 3) for x in piper]}
         print(json.dumps(row))
-        warm = {"measure": "warm_service_first_sound_s", "rounds": args.rounds,
-                "fast_en": round(warm_first_sound(home, "Hello there.", args.rounds), 3),
-                "rich_zh": round(warm_first_sound(home, "你好，我们走吧。", args.rounds), 3)}
+        fast = warm_first_sound(home, "Hello there.", args.rounds)
+        rich = warm_first_sound(home, "你好，我们走吧。", args.rounds)
+        warm = {"measure": "warm_service_s", "rounds": args.rounds,
+                "first_sound_fast_en": round(fast[0], 3), "first_sound_rich_zh": round(rich[0], 3),
+                "first_audio_fast_en": round(fast[1], 3), "first_audio_rich_zh": round(rich[1], 3)}
         print(json.dumps(warm))
     finally:
         subprocess.run([sys.executable, "-m", "reader", "serve", "--stop"], env=env, capture_output=True, cwd=ROOT)

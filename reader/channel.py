@@ -157,24 +157,27 @@ class SpeechChannel:
 
     def speak(self, items: list[Any], options: Any, *, queue: bool = False, rate: float = 1.0,
               on_error: Callable[[ReaderError], None] | None = None,
-              on_timing: Callable[[Any, Any], None] | None = None) -> int:
+              on_timing: Callable[[Any, Any], None] | None = None,
+              on_audio: Callable[[], None] | None = None) -> int:
         """Speak `items` with `options` (None: the interface voice); returns the generation, which a
-        later halt() ends. With `queue`, after what is being said (same generation)."""
+        later halt() ends. With `queue`, after what is being said (same generation). `on_audio` is called
+        once, when the first audio of `items` is handed to the player (before it is heard)."""
         with self.lock:
             if queue and self._feeding:
-                self._pending.append((items, options, on_error, on_timing))
+                self._pending.append((items, options, on_error, on_timing, on_audio))
                 return self.generation
             if not queue:
                 self.halt()
             generation = self.generation
             self._feeding = True
-        thread = threading.Thread(target=self._feed, args=(generation, items, options, rate, on_error, on_timing),
+        thread = threading.Thread(target=self._feed, args=(generation, items, options, rate, on_error, on_timing, on_audio),
                                   name="speech-feeder", daemon=True)
         thread.start()
         return generation
 
     def _feed(self, generation: int, items: list[Any], options: Any, rate: float,
-              on_error: Callable[[ReaderError], None] | None, on_timing: Callable[[Any, Any], None] | None) -> None:
+              on_error: Callable[[ReaderError], None] | None, on_timing: Callable[[Any, Any], None] | None,
+              on_audio: Callable[[], None] | None = None) -> None:
         try:
             synth = self.synthesizer()
             player = self.player()
@@ -192,6 +195,9 @@ class SpeechChannel:
                         if generation != self.generation:
                             return
                         player.enqueue(chunk)
+                    if on_audio is not None:
+                        on_audio()
+                        on_audio = None
                     if on_timing is not None and chunk.last and chunk.times is not None:
                         on_timing(chunk, player)
                 with self.lock:
@@ -201,7 +207,7 @@ class SpeechChannel:
                         self._feeding = False
                         player.end_of_stream()
                         return
-                    items, options, on_error, on_timing = self._pending.pop(0)
+                    items, options, on_error, on_timing, on_audio = self._pending.pop(0)
         except ReaderError as exc:
             with self.lock:
                 if generation != self.generation:

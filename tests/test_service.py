@@ -83,14 +83,19 @@ def test_speech_is_heard_with_sentence_and_index_marks(service, shared_paced_dev
     home, _ = service
     conn = _open(home)
     mark = shared_paced_device.mark()
+    sent = time.perf_counter()
     conn.send({"op": "speak", "id": "u1", "parts": [{"text": "Hello there.", "mark": "m0"},
                                                      {"text": "Good morning to you.", "mark": "m1"},
                                                      {"text": "", "mark": "end"}]})
-    events = _events_until(conn, {"finished", "error"})
+    events = _events_until(conn, {"started", "error"})
+    heard_after_ms = (time.perf_counter() - sent) * 1000
+    events += _events_until(conn, {"finished", "error"})
     conn.close()
     assert [e["event"] for e in events] == ["started", "mark", "sentence", "mark", "sentence", "mark", "finished"]
     assert [e["name"] for e in events if e["event"] == "mark"] == ["m0", "m1", "end"]
     assert all(e["id"] == "u1" for e in events)
+    # The service's own first-audio time: after the request, before the first sound reached the client.
+    assert 0 < events[0]["first_audio_ms"] < heard_after_ms
     heard = shared_paced_device.recording_since(mark)
     assert _loud_seconds(heard) > 0.5, "the speech was not heard at the device"
 

@@ -6,7 +6,8 @@ Requests (client -> service), each with "op":
            said (a screen reader's speech is always the newest)
   stop, pause, resume, voices, ping, quit
 Events (service -> the client that asked), each with "event":
-  started {"id"}, mark {"id", "name"} (an index mark, when the text after it starts to be heard),
+  started {"id", "first_audio_ms"} (when the first sound is heard; first_audio_ms: from the request to its
+  first audio handed to the player), mark {"id", "name"} (an index mark, when the text after it starts to be heard),
   sentence {"id", "index"}, finished {"id"}, stopped {"id"}, paused {"id"}, error {"id", "message"},
   voices {"voices": [{"id", "language", "gender", "pack", "title"}]}, pong {"pid", "packs"}, bye
 """

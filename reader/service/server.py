@@ -60,6 +60,14 @@ class _Utterance:
     started: bool = False
     last_sentence: int = -1
     done: bool = False
+    received: float = field(default_factory=time.perf_counter)
+    first_audio_ms: float | None = None  # from the request to its first audio handed to the player
+
+    def started_event(self) -> dict[str, Any]:
+        event: dict[str, Any] = {"event": "started", "id": self.id}
+        if self.first_audio_ms is not None:
+            event["first_audio_ms"] = round(self.first_audio_ms, 1)
+        return event
 
 
 class SpeechService:
@@ -226,6 +234,7 @@ class SpeechService:
     def speak(self, client: _Client, message: dict[str, Any]) -> None:
         from reader.speech.synthesizer import SpeechText, SynthesisOptions
 
+        received = time.perf_counter()
         utterance_id = str(message.get("id") or "")
         try:
             items, marks, trailing = self._sentences(message)
@@ -240,7 +249,7 @@ class SpeechService:
         except ReaderError as exc:
             client.send({"event": "error", "id": utterance_id, "message": exc.message})
             return
-        utterance = _Utterance(utterance_id, client, marks, trailing, len(items))
+        utterance = _Utterance(utterance_id, client, marks, trailing, len(items), received=received)
         with self._lock:
             self._replace(utterance)
         if not items:  # only marks: they are "heard" at once
@@ -253,7 +262,10 @@ class SpeechService:
             with self._lock:
                 utterance.done = True
 
-        self.channel.speak(speech, options, on_error=failed)
+        def audio() -> None:
+            utterance.first_audio_ms = (time.perf_counter() - utterance.received) * 1000
+
+        self.channel.speak(speech, options, on_error=failed, on_audio=audio)
 
     def _sentences(self, message: dict[str, Any]) -> tuple[list[tuple[str, str]], dict[int, list[str]], list[str]]:
         """The utterance's sentences, and the index marks that stand before each (and after the last)."""
@@ -358,7 +370,7 @@ class SpeechService:
             skipped = range(current.last_sentence + 1, sid + 1)
             current.last_sentence = sid
         if first:
-            current.client.send({"event": "started", "id": current.id})
+            current.client.send(current.started_event())
         for index in skipped:
             for name in current.marks.get(index, ()):
                 current.client.send({"event": "mark", "id": current.id, "name": name})
@@ -380,7 +392,7 @@ class SpeechService:
             utterance.done = True
             self._last_activity = time.monotonic()
         if not utterance.started:
-            utterance.client.send({"event": "started", "id": utterance.id})
+            utterance.client.send(utterance.started_event())
         for name in utterance.trailing_marks:
             utterance.client.send({"event": "mark", "id": utterance.id, "name": name})
         utterance.client.send({"event": "finished", "id": utterance.id})
