@@ -191,22 +191,33 @@ def speech_features_filterbank(n_filters: int = DSPK_N_FBANKS, n_fft: int = DSPK
     return bank
 
 
-def deepspeaker_fbank(wav16k: np.ndarray) -> np.ndarray:
-    """[frames, 64] normalized filterbank energies, as Deep Speaker's mfcc_fbank (python_speech_features
-    fbank, then normalize_frames). Float64 throughout, as python_speech_features computes."""
+def speech_features_fbank(wav16k: np.ndarray) -> np.ndarray:
+    """[frames, 64] filterbank energies as python_speech_features.fbank(signal, 16000, nfilt=64) returns them
+    (float64, linear, zeros raised to machine epsilon): pre-emphasis, 25 ms rectangular frames every 10 ms
+    (the last one zero-padded), |rfft(512)|^2 / 512, HTK triangles."""
     sig = np.asarray(wav16k, dtype=np.float64).ravel()
     if len(sig) == 0:
-        return np.zeros((0, DSPK_N_FBANKS), np.float32)
+        return np.zeros((0, DSPK_N_FBANKS))
     sig = np.append(sig[0], sig[1:] - DSPK_PREEMPH * sig[:-1])
     # framesig: enough frames to reach the end, the last one zero-padded; a short signal is one frame.
     n = 1 if len(sig) <= DSPK_WIN else 1 + int(np.ceil((len(sig) - DSPK_WIN) / DSPK_HOP))
     sig = np.pad(sig, (0, (n - 1) * DSPK_HOP + DSPK_WIN - len(sig)))
-    frames = np.lib.stride_tricks.sliding_window_view(sig, DSPK_WIN)[::DSPK_HOP]  # rectangular window
+    frames = np.lib.stride_tricks.sliding_window_view(sig, DSPK_WIN)[::DSPK_HOP]
     power = np.abs(np.fft.rfft(frames, DSPK_N_FFT, axis=1)) ** 2 / DSPK_N_FFT
     feat = power @ speech_features_filterbank().T
-    feat = np.where(feat == 0, np.finfo(float).eps, feat)
-    std = np.maximum(feat.std(axis=1, keepdims=True), DSPK_NORM_EPS)
-    return ((feat - feat.mean(axis=1, keepdims=True)) / std).astype(np.float32)
+    return np.where(feat == 0, np.finfo(float).eps, feat)
+
+
+def normalize_frames(feat: np.ndarray) -> np.ndarray:
+    """Deep Speaker's normalize_frames: each frame to zero mean and unit deviation, (v - mean) / max(std, 1e-12)."""
+    feat = np.asarray(feat, dtype=np.float64)
+    std = np.maximum(feat.std(axis=-1, keepdims=True), DSPK_NORM_EPS)
+    return ((feat - feat.mean(axis=-1, keepdims=True)) / std).astype(np.float32)
+
+
+def deepspeaker_fbank(wav16k: np.ndarray) -> np.ndarray:
+    """[frames, 64] float32 Deep Speaker features (its mfcc_fbank): filterbank energies, normalized per frame."""
+    return normalize_frames(speech_features_fbank(wav16k))
 
 
 def deepspeaker_windows(wav16k: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ Handler = Callable[[argparse.Namespace, Settings], int]
 
 ENCODER_PACK = "ge2e-speaker"
 JUDGE_PACK = "voicefilter-judge"
+STEER_PACK = "deepspeaker-speaker"  # a third encoder (Deep Speaker ResCNN) that steers voice fitting
 CACHE_FOLDER = ("cache", "voices")
 # Read one at a time at the microphone: each ~5-7 s aloud, so each holds the 3 s of speech a clip needs;
 # together they cover most English vowels and consonants.
