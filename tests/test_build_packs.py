@@ -41,7 +41,8 @@ def kokoro_whole():
 
 
 def test_all_default_packs_build_and_verify(built):
-    assert sorted(built) == ["ge2e-speaker", "kokoro-int8", "piper-joe-en", "voicefilter-judge"]
+    assert sorted(built) == ["deepspeaker-speaker", "ge2e-speaker", "kokoro-int8", "piper-joe-en",
+                            "voicefilter-judge"]
     for name, pack_dir in built.items():
         assert packs.verify_pack(pack_dir) == [], name
         pack = packs.open_pack(pack_dir)
@@ -61,7 +62,7 @@ def test_building_again_keeps_verified_packs(built):
     start = time.perf_counter()
     reported = []
     build_default_packs(next(iter(built.values())).parent, report=lambda n, d, s, fresh: reported.append(fresh))
-    assert reported == [False] * 4 and time.perf_counter() - start < 15
+    assert reported == [False] * 5 and time.perf_counter() - start < 15
     assert before == {name: (d / "manifest.json").stat().st_mtime_ns for name, d in built.items()}
 
 
@@ -187,7 +188,7 @@ def test_speaker_encoders_tell_kokoro_voices_apart(built, kokoro_whole):
         feeds = {"tokens": np.array([ids], np.int64), "style": table[voice][len(ids) - 3].reshape(1, 256),
                  "speed": np.array([1.0], np.float32)}
         speech[voice, i] = kokoro_whole.run(None, feeds)[0]
-    for name in ("ge2e-speaker", "voicefilter-judge"):
+    for name in ("ge2e-speaker", "voicefilter-judge", "deepspeaker-speaker"):
         pack = packs.open_pack(built[name])
         session = pack.session("speaker")
         emb = {k: features.embed_utterance(session, wav, kokoro.SAMPLE_RATE, pack.manifest.frontend.kind)
