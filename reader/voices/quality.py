@@ -462,8 +462,13 @@ def part_embeddings(encoder: Any, speech16k: np.ndarray, part_s: float = PART_S,
 
 
 def embed_any_length(encoder: Any, wav16k: np.ndarray) -> np.ndarray:
-    """A unit embedding of 16 kHz audio of any length with a SpeakerStage's front end and session."""
+    """A unit embedding of 16 kHz audio of any length with a SpeakerStage's front end and session (or
+    with each encoder of an EncoderSet)."""
     from reader.speech.runtime import run_session
+    from reader.speech.speaker import EncoderSet
+
+    if isinstance(encoder, EncoderSet):
+        return encoder.join([embed_any_length(e, wav16k) for e in encoder.encoders])
 
     wav = features.normalize_volume(np.asarray(wav16k, dtype=np.float32))
     windows = features.FRONTENDS[encoder.frontend](wav)
