@@ -24,7 +24,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from reader.speech import features
+from reader.speech import features, packs
 from reader.speech.build.common import Package, PackWriter
 from reader.speech.errors import PackBuildError
 from reader.speech.packs import Frontend
@@ -62,17 +62,9 @@ def cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("reader")) / "wheels"
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def check_wheel(path: Path) -> str:
     """The wheel's sha256 after checking it against the pin."""
-    sha256 = _sha256_file(path)
+    sha256 = packs.sha256_file(path)
     if sha256 != WHEEL_SHA256:
         raise PackBuildError(
             f"The downloaded {WHEEL} is not the pinned {SPEC} (sha256 {sha256}, expected {WHEEL_SHA256}; "
