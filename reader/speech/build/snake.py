@@ -21,6 +21,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from reader.speech.build.dequant import _maps, prune
 from reader.speech.errors import PackBuildError
 
 # sin(pi f)^2 = u * (c1 + c2 u + c3 u^2 + c4 u^3 + c5 u^4), u = f^2, |f| <= 1/2 (least squares on 200001
@@ -56,12 +57,7 @@ def snake_as_polynomial(model: onnx.ModelProto) -> int:
     if error > MAX_ERROR:
         raise PackBuildError(f"The Snake polynomial is {error:.2e} from sin^2, more than {MAX_ERROR:.0e}.")
     graph = model.graph
-    producer = {o: n for n in graph.node for o in n.output}
-    consumers: dict[str, list[onnx.NodeProto]] = {}
-    for n in graph.node:
-        for i in n.input:
-            consumers.setdefault(i, []).append(n)
-    inits = {i.name: i for i in graph.initializer}
+    producer, consumers, inits = _maps(graph)
     coefficient_names = []
     for k, c in enumerate(COEFFICIENTS):
         name = f"snake_poly_c{k + 1}"
@@ -111,7 +107,5 @@ def snake_as_polynomial(model: onnx.ModelProto) -> int:
         kept.extend(replace.get(n.output[0], [n]) if n.output else [n])
     del graph.node[:]
     graph.node.extend(kept)
-    from reader.speech.build.dequant import prune
-
     prune(model)
     return len(replace)
