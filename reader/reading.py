@@ -292,8 +292,10 @@ class ReadingSession:
             return
         page = self.document.blocks[self.sentences[self.current].block].page
         if page is None:
-            target = self.current + step * SENTENCES_PER_PAGE
-            if not 0 <= target < len(self.sentences):
+            # A screenful on, or as far as the document goes: the last (first) sentence, as a screen reader's
+            # Page Down in a short document goes to its end; only there is there no more.
+            target = min(max(self.current + step * SENTENCES_PER_PAGE, 0), len(self.sentences) - 1)
+            if target == self.current:
                 self.announce("No more pages.")
                 return
             self.move_to(target, prefix=self._entering(target))

@@ -159,6 +159,21 @@ def test_find_speaks_the_hit_and_says_when_it_wrapped(reader_home):
     assert session.current == 2 and "Wrapped to the end." in said[-1]
 
 
+def test_page_down_in_a_short_document_goes_to_its_end_and_then_says_no_more(reader_home):
+    doc = document_from_text("One is here. Two is here. Three is here.", source="clipboard", title="Short")
+    said: list[str] = []
+    session = ReadingSession(doc, Settings.load(), self_voicing=False,
+                             on_event=lambda e: said.append(e.message) if e.kind == "message" else None)
+    session.jump_page(1)
+    assert session.current == 2 and not any("No more" in m for m in said)
+    session.jump_page(1)
+    assert session.current == 2 and said[-1] == "No more pages."
+    session.jump_page(-1)
+    assert session.current == 0
+    session.jump_page(-1)
+    assert said[-1] == "No more pages."
+
+
 def test_export_cancel_is_heard_and_does_not_crash(reader_home):
     async def scenario():
         app = _app(reader_home, document=load_document(SAMPLE))
