@@ -134,3 +134,70 @@ def test_padding_overhead_on_real_recordings(tmp_path, speakers, encoder):
                 assert on_disk - unpadded <= records.SEGMENT_BYTES + 2 * records.SEGMENT_OVERHEAD
         print(f"all: {plain} -> {stored} bytes (+{(stored - plain) / plain:.1%})")
         assert stored < 1.5 * plain
+
+
+BACKUP_PASS = "backup of the padding"
+
+
+def _backup_of(tmp_path, name: str, recording: bytes) -> tuple[Vault, "Path"]:
+    v = Vault.create(tmp_path / f"vault-{name}", PASS, kdf_params=FAST)
+    v.put("recording", "clip", recording, group="voice:oma", meta={"sample_rate": 16000})
+    v.put("consent", "consent", b"yes")
+    path = tmp_path / f"{name}.rvb"
+    v.export(path, BACKUP_PASS, kdf_params=FAST)
+    return v, path
+
+
+def test_a_backups_size_tells_its_recordings_length_only_to_a_bucket(tmp_path):
+    short = b"\x11" * (5 * PCM_BYTES_A_SECOND)
+    longer = b"\x22" * int(5.9 * PCM_BYTES_A_SECOND)
+    much_longer = b"\x33" * (12 * PCM_BYTES_A_SECOND)
+    _, a = _backup_of(tmp_path, "a", short)
+    _, b = _backup_of(tmp_path, "b", longer)
+    _, c = _backup_of(tmp_path, "c", much_longer)
+    assert a.stat().st_size == b.stat().st_size
+    assert c.stat().st_size > a.stat().st_size
+    for path, clip in ((a, short), (b, longer)):  # and each imports whole
+        with Vault.create(tmp_path / f"into-{path.stem}", PASS, kdf_params=FAST) as fresh:
+            fresh.import_(path, BACKUP_PASS)
+            (info,) = [i for i in fresh.list() if i.kind == "recording"]
+            assert fresh.get(info.id) == clip and fresh.check() == []
+
+
+def test_a_backup_written_before_padding_still_imports(tmp_path, monkeypatch):
+    monkeypatch.setattr(records, "BACKUP_PADDED_VERSION", 1)
+    monkeypatch.setattr(records, "padding_frames", lambda content: iter(()))
+    source, path = _backup_of(tmp_path, "old", b"\x44" * 50_000)
+    monkeypatch.undo()
+    assert path.read_bytes()[records.KEY_HEADER_BYTES + 4:records.KEY_HEADER_BYTES + 6] == b"\0\1"
+    with Vault.create(tmp_path / "into", PASS, kdf_params=FAST) as fresh:
+        report = fresh.import_(path, BACKUP_PASS)
+        assert len(report.added) == 2
+        assert sorted(fresh.get(i.id) for i in fresh.list()) == sorted(source.get(i.id) for i in source.list())
+
+
+def test_padding_that_hides_data_is_refused_and_nothing_is_imported(tmp_path, monkeypatch):
+    monkeypatch.setattr(records, "padding_frames",
+                        lambda content: iter([records.FRAME_PADDING + (4).to_bytes(4, "big"), b"\0\0\1\0"]))
+    _, path = _backup_of(tmp_path, "hidden", b"\x55" * 1000)
+    monkeypatch.undo()
+    from reader.vault.errors import BackupError
+
+    with Vault.create(tmp_path / "into", PASS, kdf_params=FAST) as fresh:
+        mine = fresh.put("preset", "mine", b"keep me")
+        with pytest.raises(BackupError, match="nothing was imported"):
+            fresh.import_(path, BACKUP_PASS)
+        assert fresh.list() == [mine] and fresh.check() == []
+
+
+def test_a_backup_stream_of_a_newer_version_is_too_new_and_a_padded_record_version_is_damage():
+    from reader.vault.errors import VaultTooNew
+
+    newer = records.StreamHeader(records.FILE_BACKUP, version=records.FORMAT_VERSION + 1).to_bytes()
+    with pytest.raises(VaultTooNew):
+        records.StreamHeader.parse(newer, file_type=records.FILE_BACKUP)
+    as_record = records.StreamHeader(records.FILE_BACKUP, version=records.PADDED_VERSION).to_bytes()
+    with pytest.raises(DamagedData):
+        records.StreamHeader.parse(as_record, file_type=records.FILE_BACKUP)
+    assert records.StreamHeader.parse(records.StreamHeader(records.FILE_BACKUP, version=3).to_bytes(),
+                                      file_type=records.FILE_BACKUP).version == 3

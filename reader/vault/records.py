@@ -20,9 +20,12 @@ from reader.vault.errors import DamagedData, InvalidRecord, VaultError, VaultToo
 
 MAGIC = b"RVLT"
 # Bumped when a reader of this version could no longer read what a newer one writes. Version 2: record
-# files are padded (PADDED_VERSION); key headers, the index and backups are still written as version 1.
-FORMAT_VERSION = 2
+# files are padded (PADDED_VERSION). Version 3: a backup's stream may hold a padding frame
+# (BACKUP_PADDED_VERSION), so a reader that does not know it says the backup is too new, not damaged. Key
+# headers and the index are still written as version 1.
+FORMAT_VERSION = 3
 PADDED_VERSION = 2
+BACKUP_PADDED_VERSION = 3
 WRITTEN_VERSION = 1  # of key headers, the index and backups: unchanged, so an older reader still opens the
                      # vault, and says of each padded record that a newer reader made it
 
@@ -32,6 +35,8 @@ FILE_VAULT_HEADER = 1
 FILE_RECORD = 2
 FILE_INDEX = 3
 FILE_BACKUP = 4
+# The stream versions each file type may have.
+_STREAM_VERSIONS = {FILE_RECORD: (1, PADDED_VERSION), FILE_BACKUP: (1, BACKUP_PADDED_VERSION)}
 STREAM_FILE_TYPES = (FILE_RECORD, FILE_INDEX, FILE_BACKUP)
 KEY_HEADER_FILE_TYPES = (FILE_VAULT_HEADER, FILE_BACKUP)
 
@@ -216,9 +221,14 @@ class StreamHeader:
         if (ftype != file_type or cipher != CIPHER_AES256_GCM or nonce_len != crypto.NONCE_BYTES
                 or tag_len != crypto.TAG_BYTES or reserved != 0
                 or not MIN_SEGMENT_BYTES <= segment <= MAX_SEGMENT_BYTES
-                or (version >= PADDED_VERSION and ftype != FILE_RECORD)):  # only records are padded
+                or version not in _STREAM_VERSIONS.get(ftype, (1,))):  # records and backups are padded
             raise DamagedData()
         return cls(file_type=ftype, segment_bytes=segment, version=version)
+
+    @property
+    def padded(self) -> bool:
+        """A record file padded to its bucket (a backup's padding is a frame inside its plaintext)."""
+        return self.file_type == FILE_RECORD and self.version >= PADDED_VERSION
 
 
 @dataclass(frozen=True)
@@ -249,14 +259,15 @@ def _segment_ad(prefix: bytes, index: int, last: bool) -> bytes:
 
 
 def seal_stream(key: SecretKey, ctx: StreamContext, chunks: Iterable[bytes], *, file_type: int,
-                segment_bytes: int = SEGMENT_BYTES, pad: bool = False) -> Iterator[bytes]:
+                segment_bytes: int = SEGMENT_BYTES, pad: bool = False, version: int = 1) -> Iterator[bytes]:
     """The file's bytes: header, then each segment sealed with its index and a last flag in the AD.
 
     A segment is only sealed once more data is known to follow it, so the last one (which may be empty,
     or full) always carries the flag and a file cut at a segment boundary fails to open. With `pad` (record
-    files) the plaintext is padded to its bucket, its length inside, and the header says version 2.
+    files) the plaintext is padded to its bucket, its length inside, and the header says version 2; else
+    the header says `version`.
     """
-    header = StreamHeader(file_type, segment_bytes, PADDED_VERSION if pad else 1).to_bytes()
+    header = StreamHeader(file_type, segment_bytes, PADDED_VERSION if pad else version).to_bytes()
     if pad:
         chunks = _padded(chunks, segment_bytes)
     prefix = ctx.ad_prefix(header)
@@ -292,7 +303,7 @@ def open_stream(key: SecretKey, ctx: StreamContext, source: BinaryIO, *, file_ty
     """
     header = source.read(STREAM_HEADER_BYTES)
     parsed = StreamHeader.parse(header, file_type=file_type)
-    padded = parsed.version >= PADDED_VERSION
+    padded = parsed.padded
     if padded and expected_size is None:  # the index always knows a record's size
         raise DamagedData()
     stored = None if expected_size is None else stored_size(expected_size, parsed.version, parsed.segment_bytes)
@@ -349,7 +360,7 @@ class SegmentFile:
         parsed = StreamHeader.parse(header, file_type=file_type)
         self.segment_bytes = parsed.segment_bytes
         self.size = size
-        self._padded = parsed.version >= PADDED_VERSION
+        self._padded = parsed.padded
         self._stored = stored_size(size, parsed.version, self.segment_bytes)
         self.count = max(1, math.ceil(self._stored / self.segment_bytes))
         source.seek(0, 2)
@@ -613,11 +624,15 @@ def parse_index(data: bytes, *, vault_id: bytes) -> Index:
 
 # --- backup frames --------------------------------------------------------------------------------
 # The plaintext of a backup: for each record b"R", u32 length, its RecordInfo as JSON, then `size` bytes of
-# data; at the end b"E" and the u32 count of records. Sealed as one stream, so it is verified end to end.
+# data; then (backups written since padding) b"P", u32 n and n zero bytes, which make the whole plaintext
+# one of padded_size's buckets; at the end b"E" and the u32 count of records. Sealed as one stream, so it
+# is verified end to end.
 
 FRAME_RECORD = b"R"
+FRAME_PADDING = b"P"
 FRAME_END = b"E"
 _U32 = struct.Struct(">I")
+_FRAME_HEAD = 1 + _U32.size
 
 
 def info_to_json(info: RecordInfo) -> dict:
@@ -634,9 +649,32 @@ def end_frame(count: int) -> bytes:
     return FRAME_END + _U32.pack(count)
 
 
+def backup_record_bytes(info: RecordInfo) -> int:
+    """How many plaintext bytes a record takes in a backup: its frame head and its data."""
+    return len(record_frame_head(info)) + info.size
+
+
+def padding_frames(content: int) -> Iterator[bytes]:
+    """The padding frame that, with the end frame, makes `content` bytes of record frames a padded_size
+    bucket, so a backup's size tells its records' total length only to a bucket (as a record file's does)."""
+    zeros = padded_size(content + 2 * _FRAME_HEAD) - content - 2 * _FRAME_HEAD
+    yield FRAME_PADDING + _U32.pack(zeros)
+    while zeros:
+        piece = min(zeros, SEGMENT_BYTES)
+        yield bytes(piece)
+        zeros -= piece
+
+
 def read_frame_head(reader: ChunkReader) -> RecordInfo | int:
-    """The next frame's RecordInfo, or the record count of the end frame (after which nothing may follow)."""
+    """The next frame's RecordInfo, or the record count of the end frame (after which nothing may follow).
+    A padding frame (all zeros, only right before the end frame) is read past."""
     tag = reader.read_exact(1)
+    if tag == FRAME_PADDING:
+        (zeros,) = _U32.unpack(reader.read_exact(_U32.size))
+        for piece in reader.iter_exact(zeros):
+            _need(piece.count(0) == len(piece))
+        tag = reader.read_exact(1)
+        _need(tag == FRAME_END)
     if tag == FRAME_END:
         (count,) = _U32.unpack(reader.read_exact(_U32.size))
         _need(reader.at_end())

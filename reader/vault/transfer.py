@@ -148,9 +148,11 @@ class TransferMixin:
                     yield records.record_frame_head(info)
                     with self.open_stream(info.id) as stream:
                         yield from stream
+                yield from records.padding_frames(sum(records.backup_record_bytes(info) for info in good))
                 yield records.end_frame(len(good))
 
-            pieces = records.seal_stream(backup_key, _backup_context(backup_id), plaintext(), file_type=FILE_BACKUP)
+            pieces = records.seal_stream(backup_key, _backup_context(backup_id), plaintext(), file_type=FILE_BACKUP,
+                                         version=records.BACKUP_PADDED_VERSION)
             _write_stream(path, _chain([head.to_bytes()], pieces))
         finally:
             backup_key.wipe()
