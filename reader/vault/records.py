@@ -26,7 +26,7 @@ MAGIC = b"RVLT"
 FORMAT_VERSION = 3
 PADDED_VERSION = 2
 BACKUP_PADDED_VERSION = 3
-WRITTEN_VERSION = 1  # of key headers, the index and backups: unchanged, so an older reader still opens the
+WRITTEN_VERSION = 1  # of key headers and the index: unchanged, so an older reader still opens the
                      # vault, and says of each padded record that a newer reader made it
 
 # The kind of a file, in its plaintext header (the record kind is never in plaintext: it goes into the
