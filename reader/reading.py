@@ -158,6 +158,8 @@ class ReadingSession:
         """Go to a sentence; while reading, reading goes on from there (like NVDA's say all); while
         stopped, the sentence is spoken at once (and cut off by the next key), as screen readers do."""
         playing = self.status == "playing" and self._reading
+        if not prefix:  # the message line must not keep saying "Heading level 1." on sentence 22
+            self._emit("message", "")
         self._halt()
         self._place(index)
         if playing:

@@ -133,8 +133,11 @@ def test_moving_while_stopped_speaks_the_sentence_and_what_it_starts(reader_home
             s = app.session
             await pilot.press("down")
             assert heard.texts()[-1] == s.sentences[1].text
+            message = lambda: str(app.query_one("#message").render())  # noqa: E731
+            assert "Heading level 1" not in message()  # the line says nothing stale about sentence 1
             await pilot.press("h")
             assert heard.texts()[-1].startswith("Heading level 2.") and s.sentence.text in heard.texts()[-1]
+            assert "Heading level 2." in message()
             await pilot.press("home")
             assert heard.texts()[-1].startswith("Start of document.")
             await pilot.press("end")
