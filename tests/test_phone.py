@@ -45,9 +45,8 @@ DESKTOP_VARIABLES = ("DISPLAY", "WAYLAND_DISPLAY", "DBUS_SESSION_BUS_ADDRESS", "
 
 
 def _phone_env(home: Path, device_env: dict[str, str] | None = None, **extra: str) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key not in DESKTOP_VARIABLES}
-    env.update(device_env or {})
-    for key in DESKTOP_VARIABLES:
+    env = {**os.environ, **(device_env or {})}
+    for key in DESKTOP_VARIABLES:  # the paced device's env sets XDG_RUNTIME_DIR too
         env.pop(key, None)
     # Termux's PATH has no xclip, xsel or wl-paste: only the interpreter's folder and the basic tools.
     env["PATH"] = f"{Path(sys.executable).parent}:/usr/bin:/bin"

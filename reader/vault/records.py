@@ -649,11 +649,6 @@ def end_frame(count: int) -> bytes:
     return FRAME_END + _U32.pack(count)
 
 
-def backup_record_bytes(info: RecordInfo) -> int:
-    """How many plaintext bytes a record takes in a backup: its frame head and its data."""
-    return len(record_frame_head(info)) + info.size
-
-
 def padding_frames(content: int) -> Iterator[bytes]:
     """The padding frame that, with the end frame, makes `content` bytes of record frames a padded_size
     bucket, so a backup's size tells its records' total length only to a bucket (as a record file's does)."""

@@ -144,11 +144,14 @@ class TransferMixin:
             head = _new_key_header(FILE_BACKUP, export_passphrase, backup_key, kdf_params or new_vault_params(), backup_id)
 
             def plaintext() -> Iterator[bytes]:
+                content = 0
                 for info in good:
-                    yield records.record_frame_head(info)
+                    frame_head = records.record_frame_head(info)
+                    content += len(frame_head) + info.size
+                    yield frame_head
                     with self.open_stream(info.id) as stream:
                         yield from stream
-                yield from records.padding_frames(sum(records.backup_record_bytes(info) for info in good))
+                yield from records.padding_frames(content)
                 yield records.end_frame(len(good))
 
             pieces = records.seal_stream(backup_key, _backup_context(backup_id), plaintext(), file_type=FILE_BACKUP,
